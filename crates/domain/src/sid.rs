@@ -1,0 +1,191 @@
+//! Twilio resource identifiers: a two-letter prefix and 32 lowercase hex digits.
+//!
+//! Each resource kind has its own type so that an Add-on SID can never be passed where an
+//! installed Add-on SID is expected. A SID is parsed once, at the edge, and is valid from then on.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Why a string is not a SID of the expected kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SidError {
+    /// The string does not have the `XX` + 32 hex digits shape.
+    #[error("expected a {prefix} SID: '{prefix}' followed by 32 hexadecimal digits")]
+    Malformed {
+        /// The prefix that was expected.
+        prefix: &'static str,
+    },
+}
+
+fn is_sid(value: &str, prefix: &str) -> bool {
+    value.len() == 34
+        && value.starts_with(prefix)
+        && value[2..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+macro_rules! sid_type {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The two-letter prefix of this kind of SID.
+            pub const PREFIX: &'static str = $prefix;
+
+            /// Parses a SID, accepting upper-case hex digits as Twilio does and storing them lower-case.
+            pub fn parse(value: &str) -> Result<Self, SidError> {
+                let normalized = if value.len() == 34 && value.starts_with($prefix) {
+                    format!("{}{}", $prefix, value[2..].to_ascii_lowercase())
+                } else {
+                    return Err(SidError::Malformed { prefix: $prefix });
+                };
+                if is_sid(&normalized, $prefix) {
+                    Ok(Self(normalized))
+                } else {
+                    Err(SidError::Malformed { prefix: $prefix })
+                }
+            }
+
+            /// A new random SID of this kind.
+            pub fn generate() -> Self {
+                Self(format!("{}{}", $prefix, uuid::Uuid::new_v4().simple()))
+            }
+
+            /// The SID as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(deserializer)?;
+                Self::parse(&text).map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = SidError;
+            fn from_str(value: &str) -> Result<Self, Self::Err> {
+                Self::parse(value)
+            }
+        }
+    };
+}
+
+sid_type!(
+    /// An account (`AC…`): a publisher's or a developer's.
+    AccountSid,
+    "AC"
+);
+sid_type!(
+    /// An Add-on as listed in the Marketplace (`XB…`, Twilio's AvailableAddOn).
+    AddOnSid,
+    "XB"
+);
+sid_type!(
+    /// One immutable published version of an Add-on (`XC…`).
+    VersionSid,
+    "XC"
+);
+sid_type!(
+    /// A developer account's installation of an Add-on (`XD…`), shared by all of that account's
+    /// configurations of the same Add-on.
+    InstallSid,
+    "XD"
+);
+sid_type!(
+    /// An installed Add-on with its configuration (`XE…`, Twilio's InstalledAddOn).
+    InstalledAddOnSid,
+    "XE"
+);
+sid_type!(
+    /// An Add-on extension: one integration point of an Add-on (`XF…`).
+    ExtensionSid,
+    "XF"
+);
+sid_type!(
+    /// One Add-on request (`XR…`), the same on every retry of it.
+    RequestSid,
+    "XR"
+);
+sid_type!(
+    /// One payload of an Add-on result (`XH…`).
+    PayloadSid,
+    "XH"
+);
+sid_type!(
+    /// A recording (`RE…`).
+    RecordingSid,
+    "RE"
+);
+sid_type!(
+    /// A phone number owned by a developer account (`PN…`).
+    PhoneNumberSid,
+    "PN"
+);
+sid_type!(
+    /// A message (`SM…`).
+    MessageSid,
+    "SM"
+);
+sid_type!(
+    /// A call (`CA…`).
+    CallSid,
+    "CA"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_sids_have_twilio_shape() {
+        let sid = AccountSid::generate();
+        assert_eq!(sid.as_str().len(), 34);
+        assert!(sid.as_str().starts_with("AC"));
+        assert_eq!(AccountSid::parse(sid.as_str()), Ok(sid));
+    }
+
+    #[test]
+    fn parse_rejects_wrong_prefix_length_and_digits() {
+        assert!(AddOnSid::parse("XC00000000000000000000000000000000").is_err());
+        assert!(AddOnSid::parse("XB0000").is_err());
+        assert!(AddOnSid::parse("XB0000000000000000000000000000000g").is_err());
+        assert!(AddOnSid::parse("XBé000000000000000000000000000000").is_err());
+    }
+
+    #[test]
+    fn parse_lowercases_hex_digits() {
+        let sid = AddOnSid::parse("XBAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").expect("valid");
+        assert_eq!(sid.as_str(), "XBaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    }
+}
