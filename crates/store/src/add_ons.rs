@@ -359,6 +359,21 @@ impl Store {
         }))
     }
 
+    /// Which publisher owns each Add-on (for the in-memory catalog).
+    pub async fn add_on_publishers(&self) -> StoreResult<std::collections::HashMap<AddOnSid, AccountSid>> {
+        let rows: Vec<(String, String)> = on_backend!(self, pool => {
+            sqlx::query_as("SELECT sid, publisher_sid FROM add_ons").fetch_all(pool).await?
+        });
+        rows.into_iter()
+            .map(|(sid, publisher)| {
+                Ok((
+                    parse_sid(&sid, "add_ons.sid")?,
+                    parse_sid(&publisher, "add_ons.publisher_sid")?,
+                ))
+            })
+            .collect()
+    }
+
     fn version_from_row(&self, row: &impl Columns) -> StoreResult<VersionRecord> {
         let auth_secret = match row.optional_bytes("auth_secret_sealed")? {
             Some(sealed) => Some(Secret::new(self.vault().open(&sealed)?)),

@@ -90,6 +90,8 @@ pub(crate) use on_backend;
 pub struct Store {
     backend: Backend,
     vault: Vault,
+    /// Set when the store closes, so that background listeners let go of their connections.
+    closing: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 /// A page of a list, Twilio style: `Page` (0-based) and `PageSize`.
@@ -155,7 +157,11 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         };
-        Ok(Store { backend, vault })
+        Ok(Store {
+            backend,
+            vault,
+            closing: std::sync::Arc::new(tokio::sync::watch::channel(false).0),
+        })
     }
 
     /// The SQLite URL for a database file inside `dir`, creating the directory.
@@ -181,8 +187,9 @@ impl Store {
         }
     }
 
-    /// Closes the pool, waiting for connections to be returned.
+    /// Stops background listeners and closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
+        self.closing.send_replace(true);
         on_backend!(self, pool => pool.close().await)
     }
 
@@ -195,14 +202,18 @@ impl Store {
         let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
         listener.listen(CHANGES_CHANNEL).await?;
         let (sender, receiver) = tokio::sync::mpsc::channel(16);
+        let mut closing = self.closing.subscribe();
         tokio::spawn(async move {
             loop {
-                match listener.recv().await {
+                let received = tokio::select! {
+                    received = listener.recv() => received,
+                    _ = closing.wait_for(|closed| *closed) => return,
+                    () = sender.closed() => return,
+                };
+                match received {
                     Ok(_) => {
                         // A full channel already holds a pending reload: nothing is lost.
-                        if sender.try_send(()).is_err() && sender.is_closed() {
-                            return;
-                        }
+                        let _ = sender.try_send(());
                     }
                     Err(error) => {
                         tracing::warn!(%error, "catalog change listener failed; reconnecting");

@@ -1,0 +1,5 @@
+//! The HTTP surfaces.
+
+pub mod admin;
+pub mod marketplace;
+pub mod metrics;

@@ -1,0 +1,126 @@
+//! The sandbox that `cargo run` sets up.
+
+use addons_testkit::TestDatabase;
+use serde_json::{Value, json};
+
+use crate::support::{Credentials, TestApp, expect_status, phone_manifest};
+
+fn names(list: &Value) -> Vec<String> {
+    list["installed_add_ons"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|i| i["unique_name"].as_str().expect("a name").to_owned())
+        .collect()
+}
+
+async fn sandbox_sets_up_demo_accounts_and_add_ons(database: TestDatabase) {
+    let manifests = tempfile::tempdir().expect("a directory");
+    std::fs::write(
+        manifests.path().join("extra.json"),
+        phone_manifest("file_addon", "http://127.0.0.1:9/x").to_string(),
+    )
+    .expect("a manifest file");
+    std::fs::write(manifests.path().join("notes.txt"), "not a manifest").expect("a file");
+    let dir = manifests.path().to_path_buf();
+    let configure = move |config: &mut addons_server::Config| {
+        config.sandbox.enabled = true;
+        config.sandbox.manifests_dir = Some(dir);
+    };
+    let (app, sandbox) =
+        TestApp::spawn_in(database, tempfile::tempdir().expect("a dir"), configure.clone()).await;
+    let sandbox = sandbox.expect("the sandbox on an empty database");
+    let developer = Credentials {
+        sid: sandbox.developer.sid.to_string(),
+        token: sandbox.developer.auth_token.expose().to_owned(),
+    };
+    assert!(sandbox.banner().contains(&sandbox.try_curl()));
+    assert!(sandbox.try_curl().contains(&developer.token));
+
+    let list = expect_status(
+        app.get(&developer, "/v1/InstalledAddOns")
+            .send()
+            .await
+            .expect("sent"),
+        200,
+    )
+    .await;
+    let installed = names(&list);
+    for name in [
+        "publisher_anagrams",
+        "demo_spam_score",
+        "demo_caller_name",
+        "demo_sentiment",
+        "file_addon",
+    ] {
+        assert!(
+            installed.contains(&name.to_owned()),
+            "{name} missing from {installed:?}"
+        );
+    }
+    let first_versions: Vec<Value> = list["installed_add_ons"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|i| i["add_on_version_sid"].clone())
+        .collect();
+    let sid = list["installed_add_ons"][0]["sid"].as_str().expect("a sid");
+    let extensions = expect_status(
+        app.get(&developer, &format!("/v1/InstalledAddOns/{sid}/Extensions"))
+            .send()
+            .await
+            .expect("sent"),
+        200,
+    )
+    .await;
+    assert!(
+        extensions["extensions"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .all(|e| e["enabled"] == json!(true))
+    );
+
+    // A second start on the same data finds the same accounts; the demo publishers moved, so
+    // their Add-ons get new versions and the installs follow.
+    sandbox.stop().await;
+    let (database, data_dir) = app.stop_keeping_data().await;
+    let (app, sandbox) = TestApp::spawn_in(database, data_dir, configure).await;
+    let sandbox = sandbox.expect("the sandbox again");
+    assert_eq!(sandbox.developer.sid.as_str(), developer.sid);
+    let list = expect_status(
+        app.get(&developer, "/v1/InstalledAddOns")
+            .send()
+            .await
+            .expect("sent"),
+        200,
+    )
+    .await;
+    assert_eq!(names(&list).len(), installed.len(), "nothing installed twice");
+    let versions: Vec<Value> = list["installed_add_ons"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|i| i["add_on_version_sid"].clone())
+        .collect();
+    assert_ne!(
+        versions[0], first_versions[0],
+        "the anagram install moved to the new version"
+    );
+    sandbox.stop().await;
+    app.stop().await;
+}
+
+async fn sandbox_leaves_a_foreign_database_alone(database: TestDatabase) {
+    let app = TestApp::spawn(database).await;
+    app.account("developer").await;
+    let (database, data_dir) = app.stop_keeping_data().await;
+    let (app, sandbox) = TestApp::spawn_in(database, data_dir, |config| config.sandbox.enabled = true).await;
+    assert!(sandbox.is_none());
+    app.stop().await;
+}
+
+addons_testkit::on_both_backends!(
+    sandbox_sets_up_demo_accounts_and_add_ons,
+    sandbox_leaves_a_foreign_database_alone,
+);
