@@ -42,10 +42,10 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// A command that works against the sandbox.
+    /// A command that works against the sandbox: a Lookup with the seed's Anagram Add-on.
     pub fn try_curl(&self) -> String {
         format!(
-            "curl -s -u {}:{} '{}/v1/InstalledAddOns'",
+            "curl -s -u {}:{} '{}/v1/PhoneNumbers/+18778894546?AddOns=publisher_anagrams'",
             self.developer.sid,
             self.developer.auth_token.expose(),
             self.base_url

@@ -5,6 +5,7 @@ mod support;
 
 mod accounts;
 mod admin;
+mod lookup;
 mod marketplace;
 mod sandbox;
 mod sdk;

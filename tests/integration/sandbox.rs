@@ -37,6 +37,37 @@ async fn sandbox_sets_up_demo_accounts_and_add_ons(database: TestDatabase) {
     assert!(sandbox.banner().contains(&sandbox.try_curl()));
     assert!(sandbox.try_curl().contains(&developer.token));
 
+    // The printed command: a Lookup with the seed's Anagram Add-on.
+    let path = "/v1/PhoneNumbers/+18778894546?AddOns=publisher_anagrams";
+    assert!(sandbox.try_curl().contains(path));
+    let lookup = expect_status(app.get(&developer, path).send().await.expect("sent"), 200).await;
+    assert_eq!(lookup["country_code"], json!("US"));
+    assert_eq!(lookup["phone_number"], json!("+18778894546"));
+    assert_eq!(lookup["add_ons"]["status"], json!("successful"), "{lookup}");
+    let anagrams = &lookup["add_ons"]["results"]["publisher_anagrams"];
+    assert_eq!(anagrams["status"], json!("successful"), "{lookup}");
+    assert!(
+        anagrams["request_sid"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("XR"))
+    );
+    let words = anagrams["result"]["anagrams"].as_array().expect("anagrams");
+    assert!(words.contains(&json!("+18778TWILIO")), "{words:?}");
+    assert!(
+        anagrams["result"].get("usage").is_none(),
+        "response cleaning removes usage"
+    );
+    // Every demo Add-on answers through the gateway.
+    let path = "/v1/PhoneNumbers/+18778894546?AddOns=demo_spam_score&AddOns=demo_caller_name";
+    let lookup = expect_status(app.get(&developer, path).send().await.expect("sent"), 200).await;
+    for name in ["demo_spam_score", "demo_caller_name"] {
+        assert_eq!(
+            lookup["add_ons"]["results"][name]["status"],
+            json!("successful"),
+            "{lookup}"
+        );
+    }
+
     let list = expect_status(
         app.get(&developer, "/v1/InstalledAddOns")
             .send()

@@ -1,7 +1,23 @@
 //! The invocation engine: everything between an authenticated developer request and the merged
 //! Add-on results, with no database reads on the way.
+//!
+//! - [`catalog`]: the in-memory snapshot of accounts, installs and compiled versions;
+//! - [`invoke`]: the request path, phase by phase ([`Engine`]);
+//! - [`request`]: building and signing one publisher request;
+//! - [`client`]: the outbound HTTP client (timeouts, size cap, redirects, TLS, SSRF guard);
+//! - [`retry`]: the retry schedule;
+//! - [`envelope`]: the `add_ons` JSON returned to developers;
+//! - [`recorder`]: Add-on request records, written in batches off the response path.
 #![forbid(unsafe_code)]
 
 pub mod catalog;
+pub mod client;
+pub mod envelope;
+pub mod invoke;
+pub mod recorder;
+pub mod request;
+pub mod retry;
 
 pub use catalog::{Account, Catalog, CompiledVersion, Installed};
+pub use envelope::{AddOnResult, Outcome, envelope};
+pub use invoke::{Engine, EngineOptions, Inputs, RuntimeFields};

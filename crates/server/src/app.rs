@@ -5,9 +5,12 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use addons_domain::manifest::{RegistrationPolicy, Secret};
-use addons_engine::Catalog;
+use addons_engine::client::ClientOptions;
+use addons_engine::retry::RetrySchedule;
+use addons_engine::{Catalog, Engine, EngineOptions};
 use addons_store::{Store, Vault};
 use anyhow::Context;
 use axum::Router;
@@ -36,6 +39,7 @@ pub struct Application {
 /// The router over a state: every surface, the Twilio-shaped fallbacks, body limit and metrics.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .merge(routes::lookup::router())
         .merge(routes::marketplace::router())
         .merge(routes::admin::router())
         .merge(routes::metrics::router())
@@ -95,6 +99,34 @@ impl Application {
             allow_insecure_endpoints: config.publishers.allow_insecure_endpoints,
         };
         let services = Services::new(store.clone(), Arc::clone(&catalog), policy);
+        let metrics = Metrics::new();
+        let outbound = &config.outbound;
+        let engine = Engine::new(
+            Arc::clone(&catalog),
+            store.clone(),
+            EngineOptions {
+                client: ClientOptions {
+                    connect_timeout: Duration::from_millis(outbound.connect_timeout_ms),
+                    pool_idle_timeout: Duration::from_millis(outbound.pool_idle_timeout_ms),
+                    block_private_networks: config.publishers.block_private_networks,
+                    extra_root_certificates: Vec::new(),
+                },
+                retry: RetrySchedule::new(
+                    outbound
+                        .retry_backoff_ms
+                        .iter()
+                        .map(|ms| Duration::from_millis(*ms))
+                        .collect(),
+                    outbound.retry_jitter,
+                ),
+                record_batch_size: config.recorder.batch_size,
+                record_flush_interval: Duration::from_millis(config.recorder.flush_interval_ms),
+            },
+            metrics.registry(),
+        )
+        .map_err(anyhow::Error::msg)?;
+        // The numbering-plan metadata takes a moment to load; the first Lookup should not wait.
+        addons_domain::phone::warm_up();
         let listener = TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("binding {}", config.server.listen))?;
@@ -103,8 +135,9 @@ impl Application {
             config,
             store,
             catalog,
+            engine: Arc::new(engine),
             services,
-            metrics: Metrics::new(),
+            metrics,
         });
         tracing::info!(addr = %listener.local_addr()?, backend = state.store.backend_name(), "gateway ready");
         Ok(Application {
@@ -144,6 +177,7 @@ impl Application {
     ) -> std::io::Result<()> {
         let grace = self.state.config.shutdown_grace();
         let store = self.state.store.clone();
+        let engine = Arc::clone(&self.state.engine);
         let stopping = Arc::new(tokio::sync::Notify::new());
         let notify = Arc::clone(&stopping);
         let server = axum::serve(self.listener, router(self.state)).with_graceful_shutdown(async move {
@@ -157,6 +191,8 @@ impl Application {
                 Ok(())
             }
         };
+        // Every Add-on request answered is recorded before the database closes.
+        engine.close().await;
         store.close().await;
         result
     }

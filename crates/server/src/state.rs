@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use addons_engine::Catalog;
+use addons_engine::{Catalog, Engine};
 use addons_store::Store;
 
 use crate::config::Config;
@@ -22,6 +22,8 @@ pub struct Inner {
     pub store: Store,
     /// The in-memory catalog.
     pub catalog: Arc<Catalog>,
+    /// The invocation engine.
+    pub engine: Arc<Engine>,
     /// Catalog writes.
     pub services: Services,
     /// Prometheus metrics.

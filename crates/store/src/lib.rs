@@ -18,11 +18,13 @@ pub mod accounts;
 pub mod add_ons;
 pub mod crypto;
 pub mod installs;
+pub mod requests;
 
 pub use accounts::{AccountRecord, AccountRole, NewAccount};
 pub use add_ons::{AddOnRecord, ExtensionRecord, NewVersion, VersionRecord};
 pub use crypto::Vault;
 pub use installs::{InstallRecord, InstallUpdate, InstalledExtensionRecord, NewInstall};
+pub use requests::AddOnRequestRecord;
 
 /// The PostgreSQL channel on which catalog changes are announced to every gateway instance.
 pub const CHANGES_CHANNEL: &str = "addons_catalog_changed";
@@ -312,18 +314,25 @@ pub(crate) fn parse_sid<T: FromStr>(text: &str, what: &str) -> StoreResult<T> {
 /// Typed column access, the same on both backends' rows.
 pub(crate) trait Columns {
     fn text(&self, column: &str) -> StoreResult<String>;
+    fn optional_text(&self, column: &str) -> StoreResult<Option<String>>;
     fn bytes(&self, column: &str) -> StoreResult<Vec<u8>>;
     fn optional_bytes(&self, column: &str) -> StoreResult<Option<Vec<u8>>>;
     fn time(&self, column: &str) -> StoreResult<chrono::DateTime<chrono::Utc>>;
     fn flag(&self, column: &str) -> StoreResult<bool>;
     /// An `INTEGER` column.
     fn int32(&self, column: &str) -> StoreResult<i32>;
+    fn optional_int32(&self, column: &str) -> StoreResult<Option<i32>>;
+    /// A `BIGINT` column.
+    fn int64(&self, column: &str) -> StoreResult<i64>;
 }
 
 macro_rules! impl_columns {
     ($row:ty) => {
         impl Columns for $row {
             fn text(&self, column: &str) -> StoreResult<String> {
+                Ok(sqlx::Row::try_get(self, column)?)
+            }
+            fn optional_text(&self, column: &str) -> StoreResult<Option<String>> {
                 Ok(sqlx::Row::try_get(self, column)?)
             }
             fn bytes(&self, column: &str) -> StoreResult<Vec<u8>> {
@@ -339,6 +348,12 @@ macro_rules! impl_columns {
                 Ok(sqlx::Row::try_get(self, column)?)
             }
             fn int32(&self, column: &str) -> StoreResult<i32> {
+                Ok(sqlx::Row::try_get(self, column)?)
+            }
+            fn optional_int32(&self, column: &str) -> StoreResult<Option<i32>> {
+                Ok(sqlx::Row::try_get(self, column)?)
+            }
+            fn int64(&self, column: &str) -> StoreResult<i64> {
                 Ok(sqlx::Row::try_get(self, column)?)
             }
         }

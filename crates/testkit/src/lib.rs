@@ -33,6 +33,21 @@ pub struct TestDatabase {
     _dir: Option<tempfile::TempDir>,
 }
 
+impl TestDatabase {
+    /// Another handle on an existing database (a second gateway instance on it).
+    pub fn shared(url: &str) -> TestDatabase {
+        TestDatabase {
+            url: url.to_owned(),
+            backend: if url.starts_with("sqlite") {
+                "sqlite"
+            } else {
+                "postgres"
+            },
+            _dir: None,
+        }
+    }
+}
+
 /// A fresh SQLite database file in a temporary directory.
 pub fn sqlite() -> TestDatabase {
     let dir = tempfile::tempdir().expect("a temporary directory");

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod publisher;
 pub mod python;
 
 use addons_server::{Application, Config};
@@ -31,6 +32,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// The operator's credentials.
     pub operator: Credentials,
+    /// The application's shared state (store, catalog, engine).
+    pub state: addons_server::state::AppState,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _database: TestDatabase,
@@ -93,6 +96,7 @@ impl TestApp {
             None
         };
         let address = format!("http://127.0.0.1:{}", application.port());
+        let state = application.state().clone();
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(application.run_until_stopped(async {
             let _ = stopped.await;
@@ -105,6 +109,7 @@ impl TestApp {
                 sid: "operator".into(),
                 token: OPERATOR_TOKEN.into(),
             },
+            state,
             shutdown: Some(shutdown),
             server: Some(server),
             _database: database,

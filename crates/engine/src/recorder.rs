@@ -1,0 +1,175 @@
+//! Writing Add-on request records off the response path: records are queued, and a writer
+//! task stores them in batches (when a batch fills, or when the oldest record in it has waited
+//! the flush interval). A failed write is retried until it succeeds; on shutdown the queue is
+//! drained and flushed before the writer stops.
+
+use std::time::Duration;
+
+use addons_store::{AddOnRequestRecord, Store};
+use prometheus::{IntCounter, IntGauge, Registry};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+/// Queue capacity: when the database falls this far behind, requests wait for it rather than
+/// records being dropped.
+const QUEUE: usize = 65_536;
+
+enum Message {
+    Record(Box<AddOnRequestRecord>),
+    Close(oneshot::Sender<()>),
+}
+
+/// The recorder.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    sender: mpsc::Sender<Message>,
+    queued: IntGauge,
+}
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Message::Record(record) => write!(f, "Record({})", record.request_sid),
+            Message::Close(_) => f.write_str("Close"),
+        }
+    }
+}
+
+struct Counters {
+    written: IntCounter,
+    failures: IntCounter,
+    queued: IntGauge,
+}
+
+impl Recorder {
+    /// Starts the writer task.
+    pub fn start(store: Store, batch_size: usize, flush_interval: Duration, registry: &Registry) -> Recorder {
+        let counters = Counters {
+            written: register(
+                registry,
+                IntCounter::new("addon_records_written_total", "Add-on request records stored"),
+            ),
+            failures: register(
+                registry,
+                IntCounter::new(
+                    "addon_record_write_failures_total",
+                    "Failed attempts to store a batch of records",
+                ),
+            ),
+            queued: register(
+                registry,
+                IntGauge::new(
+                    "addon_records_queued",
+                    "Add-on request records waiting to be stored",
+                ),
+            ),
+        };
+        let queued = counters.queued.clone();
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        tokio::spawn(write_loop(
+            store,
+            receiver,
+            batch_size.max(1),
+            flush_interval,
+            counters,
+        ));
+        Recorder { sender, queued }
+    }
+
+    /// Queues a record. Waits only if the queue is full.
+    pub async fn record(&self, record: AddOnRequestRecord) {
+        self.queued.inc();
+        if self.sender.send(Message::Record(Box::new(record))).await.is_err() {
+            self.queued.dec();
+            tracing::error!("an Add-on request record arrived after the recorder closed");
+        }
+    }
+
+    /// Stores everything queued so far and stops the writer.
+    pub async fn close(&self) {
+        let (done, finished) = oneshot::channel();
+        if self.sender.send(Message::Close(done)).await.is_ok() {
+            let _ = finished.await;
+        }
+    }
+
+    /// Waits until everything queued so far is stored, without stopping (for tests and
+    /// measurements).
+    pub async fn flush(&self) {
+        while self.queued.get() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+fn register<T: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: prometheus::Result<T>,
+) -> T {
+    let metric = metric.unwrap_or_else(|error| unreachable!("static metric definition: {error}"));
+    if let Err(error) = registry.register(Box::new(metric.clone())) {
+        tracing::warn!(%error, "a metric is registered twice");
+    }
+    metric
+}
+
+async fn write_loop(
+    store: Store,
+    mut receiver: mpsc::Receiver<Message>,
+    batch_size: usize,
+    flush_interval: Duration,
+    counters: Counters,
+) {
+    let mut batch: Vec<AddOnRequestRecord> = Vec::with_capacity(batch_size);
+    let mut closing: Option<oneshot::Sender<()>> = None;
+    while closing.is_none() {
+        let Some(first) = receiver.recv().await else { break };
+        match first {
+            Message::Record(record) => batch.push(*record),
+            Message::Close(done) => closing = Some(done),
+        }
+        let deadline = Instant::now() + flush_interval;
+        while closing.is_none() && batch.len() < batch_size {
+            match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                Ok(Some(Message::Record(record))) => batch.push(*record),
+                Ok(Some(Message::Close(done))) => closing = Some(done),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        write(&store, &mut batch, &counters, closing.is_some()).await;
+    }
+    if let Some(done) = closing {
+        let _ = done.send(());
+    }
+}
+
+async fn write(store: &Store, batch: &mut Vec<AddOnRequestRecord>, counters: &Counters, closing: bool) {
+    if batch.is_empty() {
+        return;
+    }
+    let mut delay = Duration::from_millis(50);
+    let mut tries = 0;
+    loop {
+        match store.insert_add_on_requests(batch).await {
+            Ok(()) => {
+                counters.written.inc_by(batch.len() as u64);
+                counters.queued.sub(batch.len() as i64);
+                batch.clear();
+                return;
+            }
+            Err(error) => {
+                counters.failures.inc();
+                tries += 1;
+                if closing && tries >= 5 {
+                    tracing::error!(%error, lost = batch.len(), "could not store Add-on request records before shutting down");
+                    counters.queued.sub(batch.len() as i64);
+                    batch.clear();
+                    return;
+                }
+                tracing::warn!(%error, records = batch.len(), "storing Add-on request records failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
