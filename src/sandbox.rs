@@ -14,15 +14,21 @@ use addons_domain::manifest::Secret;
 use addons_domain::sid::AccountSid;
 use addons_server::Application;
 use addons_server::service::{InstallRequest, UpdateRequest, VersionChoice};
-use addons_store::{AccountRecord, AccountRole, AddOnRecord, NewAccount, PageRequest};
+use addons_store::{
+    AccountRecord, AccountRole, AddOnRecord, NewAccount, PageRequest, PhoneNumberRecord, PhoneNumberSettings,
+};
 use anyhow::Context;
 use demo_publishers::{Credentials, DemoApp, PublisherConfig, RunningPublisher};
 use serde_json::{Map, Value, json};
+
+use crate::demo_webhook::DemoWebhook;
 
 /// The sandbox publisher's display name (how it is found again on later starts).
 pub const PUBLISHER_NAME: &str = "Sandbox Publisher";
 /// The sandbox developer's display name.
 pub const DEVELOPER_NAME: &str = "Sandbox Developer";
+/// The sandbox developer's phone number, wired to the demo webhook.
+pub const DEMO_NUMBER: &str = "+15017122661";
 
 /// A running sandbox.
 #[derive(Debug)]
@@ -39,6 +45,10 @@ pub struct Sandbox {
     pub installed: Vec<String>,
     /// The demo publishers.
     pub publishers: Vec<RunningPublisher>,
+    /// The developer's number, its SMS and voice webhooks on [`Sandbox::webhook`].
+    pub number: PhoneNumberRecord,
+    /// The developer's application, receiving the number's traffic.
+    pub webhook: DemoWebhook,
 }
 
 impl Sandbox {
@@ -49,6 +59,18 @@ impl Sandbox {
             self.developer.sid,
             self.developer.auth_token.expose(),
             self.base_url
+        )
+    }
+
+    /// A command that simulates an SMS to the developer's number: the answer shows the
+    /// `AddOns` the webhook was sent and the TwiML it answered.
+    pub fn try_sms(&self) -> String {
+        format!(
+            "curl -s -u {}:{} {}/sandbox/v1/Messages -d From=+14155550100 -d To={} --data-urlencode 'Body=I love this, thank you!'",
+            self.developer.sid,
+            self.developer.auth_token.expose(),
+            self.base_url,
+            self.number.phone_number,
         )
     }
 
@@ -65,8 +87,10 @@ impl Sandbox {
              \n  Publisher account  {pub_sid}  auth token {pub_token}\
              \n  Operator (admin)   operator  password {operator}\
              \n  Installed Add-ons  {installed}\
-             \n  Demo publishers\n{publishers}\n\
-             \nTry:\n{curl}\n",
+             \n  Demo publishers\n{publishers}\
+             \n  Phone number       {number} (SMS and voice webhooks: {webhook})\n\
+             \nTry a Lookup with the Anagram Add-on:\n{curl}\n\
+             \nOr an incoming SMS (the answer shows the AddOns the webhook received, and its TwiML):\n{sms}\n",
             base = self.base_url,
             dev_sid = self.developer.sid,
             dev_token = self.developer.auth_token.expose(),
@@ -76,14 +100,18 @@ impl Sandbox {
             installed = self.installed.join(", "),
             publishers = publishers.join("\n"),
             curl = self.try_curl(),
+            number = self.number.phone_number,
+            webhook = self.webhook.received_url().replace("/received", ""),
+            sms = self.try_sms(),
         )
     }
 
-    /// Stops the demo publishers.
+    /// Stops the demo publishers and the demo webhook.
     pub async fn stop(self) {
         for publisher in self.publishers {
             publisher.shutdown().await;
         }
+        self.webhook.stop();
     }
 }
 
@@ -148,6 +176,11 @@ pub async fn start(
         }
     }
 
+    let webhook = DemoWebhook::start(developer.auth_token.expose())
+        .await
+        .context("starting the demo webhook")?;
+    let number = demo_number(application, &developer.sid, &webhook).await?;
+
     let address = application.local_addr();
     let host = if address.ip().is_unspecified() {
         format!("127.0.0.1:{}", address.port())
@@ -161,7 +194,53 @@ pub async fn start(
         developer,
         installed,
         publishers,
+        number,
+        webhook,
     }))
+}
+
+/// The developer's demo number, created or pointed at the (newly started) demo webhook.
+async fn demo_number(
+    application: &Application,
+    developer: &AccountSid,
+    webhook: &DemoWebhook,
+) -> anyhow::Result<PhoneNumberRecord> {
+    let state = application.state();
+    let settings = PhoneNumberSettings {
+        friendly_name: "Sandbox number".to_owned(),
+        sms_url: Some(webhook.sms_url()),
+        sms_method: "POST".to_owned(),
+        voice_url: Some(webhook.voice_url()),
+        voice_method: "POST".to_owned(),
+    };
+    let existing = state
+        .store
+        .phone_numbers(
+            developer,
+            PageRequest {
+                page: 0,
+                page_size: 1000,
+            },
+        )
+        .await?
+        .items
+        .into_iter()
+        .find(|number| number.phone_number == DEMO_NUMBER);
+    let result = match existing {
+        Some(number) => {
+            state
+                .services
+                .update_phone_number(developer, &number.sid, &settings)
+                .await
+        }
+        None => {
+            state
+                .services
+                .create_phone_number(developer, DEMO_NUMBER, &settings)
+                .await
+        }
+    };
+    result.map_err(|error| anyhow::anyhow!("setting up the sandbox number: {}", error.message()))
 }
 
 /// Finds the sandbox accounts, or creates them on an empty database.

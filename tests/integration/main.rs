@@ -5,6 +5,7 @@ mod support;
 
 mod accounts;
 mod admin;
+mod inbound;
 mod lookup;
 mod marketplace;
 mod sandbox;

@@ -57,6 +57,59 @@ async fn sandbox_sets_up_demo_accounts_and_add_ons(database: TestDatabase) {
         anagrams["result"].get("usage").is_none(),
         "response cleaning removes usage"
     );
+    // The printed SMS: the demo webhook receives the Add-on results and answers TwiML.
+    assert!(sandbox.try_sms().contains("/sandbox/v1/Messages"));
+    let form = [
+        ("From", "+14155550100"),
+        ("To", addons_gateway::sandbox::DEMO_NUMBER),
+        ("Body", "I love this, thank you!"),
+    ];
+    let response = app
+        .post_form(&developer, "/sandbox/v1/Messages", &form)
+        .send()
+        .await
+        .expect("sent");
+    let sms = expect_status(response, 201).await;
+    let sent: Value = serde_json::from_str(
+        sms["webhook_request"]["params"]["AddOns"]
+            .as_str()
+            .expect("AddOns"),
+    )
+    .expect("JSON");
+    assert_eq!(
+        sent["results"]["demo_sentiment"]["result"]["sentiment"],
+        json!("positive"),
+        "{sent}"
+    );
+    assert_eq!(
+        sent["results"]["demo_spam_score"]["status"],
+        json!("successful"),
+        "{sent}"
+    );
+    let twiml = sms["webhook_request"]["response"].as_str().expect("TwiML");
+    assert!(
+        twiml.contains("<Message>") && twiml.contains("demo_sentiment: positive"),
+        "{twiml}"
+    );
+    let call = [
+        ("From", "+14155550100"),
+        ("To", addons_gateway::sandbox::DEMO_NUMBER),
+    ];
+    let response = app
+        .post_form(&developer, "/sandbox/v1/Calls", &call)
+        .send()
+        .await
+        .expect("sent");
+    let call = expect_status(response, 201).await;
+    assert!(
+        call["webhook_request"]["response"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("<Say>"),
+        "{call}"
+    );
+    assert_eq!(call["call"]["status"], json!("completed"));
+
     // Every demo Add-on answers through the gateway.
     let path = "/v1/PhoneNumbers/+18778894546?AddOns=demo_spam_score&AddOns=demo_caller_name";
     let lookup = expect_status(app.get(&developer, path).send().await.expect("sent"), 200).await;

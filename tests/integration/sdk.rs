@@ -114,7 +114,81 @@ async fn publisher_requests_validate_with_twilio_python(database: TestDatabase) 
     app.stop().await;
 }
 
+async fn webhook_requests_validate_with_twilio_python(database: TestDatabase) {
+    use serde_json::{Value, json};
+
+    let app = TestApp::spawn(database).await;
+    let publisher = app.account("publisher").await;
+    let developer = app.account("developer").await;
+    let webhook = crate::support::webhook::Webhook::start(&developer.token).await;
+    let echo = crate::support::publisher::echo(&publisher).await;
+    let manifest = json!({
+        "unique_name": "sms_echo",
+        "friendly_name": "SMS echo",
+        "type": "message-analysis",
+        "integration_points": ["incoming-sms"],
+        "endpoint": {"url": echo.endpoint_url(), "carrier": "json"},
+        "parameters": {"text": "{{body}}"},
+        "pricing": {"model": "pay-per-use", "price": "0.001"}
+    });
+    app.register_and_install(&publisher, &developer, &manifest, None)
+        .await;
+    let numbers = format!("/2010-04-01/Accounts/{}/IncomingPhoneNumbers.json", developer.sid);
+    for (number, method) in [("+15017122661", "POST"), ("+15017122662", "GET")] {
+        let url = webhook.url("/sms?tenant=a%20b");
+        let form = [
+            ("PhoneNumber", number),
+            ("SmsUrl", url.as_str()),
+            ("SmsMethod", method),
+        ];
+        crate::support::expect_status(
+            app.post_form(&developer, &numbers, &form)
+                .send()
+                .await
+                .expect("sent"),
+            201,
+        )
+        .await;
+        let sms = [
+            ("From", "+14155550100"),
+            ("To", number),
+            ("Body", "Héllo & welcome, 100% sure?"),
+        ];
+        crate::support::expect_status(
+            app.post_form(&developer, "/sandbox/v1/Messages", &sms)
+                .send()
+                .await
+                .expect("sent"),
+            201,
+        )
+        .await;
+    }
+    let captured: Vec<Value> = webhook
+        .hits()
+        .iter()
+        .map(|hit| {
+            let params: serde_json::Map<String, Value> =
+                hit.params.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+            json!({"method": hit.method.as_str(), "url": hit.url, "params": params, "signature": hit.signature})
+        })
+        .collect();
+    assert_eq!(captured.len(), 2);
+    let file = tempfile::NamedTempFile::new().expect("a file");
+    std::fs::write(file.path(), serde_json::to_vec(&captured).expect("JSON")).expect("written");
+    let output = python::run_script(
+        "test_webhooks.py",
+        vec![
+            ("DEVELOPER_TOKEN", developer.token.clone()),
+            ("CAPTURED", file.path().display().to_string()),
+        ],
+    )
+    .await;
+    assert!(output.contains("webhooks: ok"), "{output}");
+    app.stop().await;
+}
+
 addons_testkit::on_both_backends!(
     marketplace_with_twilio_python,
     publisher_requests_validate_with_twilio_python,
+    webhook_requests_validate_with_twilio_python,
 );

@@ -162,6 +162,11 @@ sid_type!(
     CallSid,
     "CA"
 );
+sid_type!(
+    /// An alert in the developer's error log (`NO…`, as Twilio's Monitor API).
+    AlertSid,
+    "NO"
+);
 
 #[cfg(test)]
 mod tests {

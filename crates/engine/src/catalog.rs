@@ -12,7 +12,7 @@ use addons_domain::kind::IntegrationPoint;
 use addons_domain::manifest::{self, AddOnDefinition, RegistrationPolicy};
 use addons_domain::sid::{AccountSid, AddOnSid, InstallSid, InstalledAddOnSid, VersionSid};
 use addons_domain::signature::Signer;
-use addons_store::{AccountRole, Store, StoreResult};
+use addons_store::{AccountRole, PhoneNumberRecord, Store, StoreResult};
 use arc_swap::ArcSwap;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -85,11 +85,19 @@ impl Installed {
     }
 }
 
+/// A developer's phone number and where its traffic is announced.
+#[derive(Debug, Clone)]
+pub struct NumberRoute {
+    /// The number as stored.
+    pub record: PhoneNumberRecord,
+}
+
 /// One consistent view of the catalog.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     accounts: HashMap<AccountSid, Arc<Account>>,
     installs: HashMap<AccountSid, AccountInstalls>,
+    numbers: HashMap<String, Arc<NumberRoute>>,
 }
 
 #[derive(Debug, Default)]
@@ -104,6 +112,11 @@ impl Snapshot {
     pub fn account(&self, sid: &str) -> Option<&Arc<Account>> {
         let sid = AccountSid::parse(sid).ok()?;
         self.accounts.get(&sid)
+    }
+
+    /// The account and webhooks of a phone number (E.164).
+    pub fn number(&self, e164: &str) -> Option<&Arc<NumberRoute>> {
+        self.numbers.get(e164)
     }
 
     /// An account's installed Add-on by unique name.
@@ -174,6 +187,7 @@ impl Catalog {
         let installs = self.store.all_installs().await?;
         let extensions = self.store.all_install_extensions().await?;
         let publishers = self.store.add_on_publishers().await?;
+        let numbers = self.store.all_phone_numbers().await?;
 
         let accounts: HashMap<AccountSid, Arc<Account>> = accounts
             .into_iter()
@@ -255,9 +269,14 @@ impl Catalog {
             entry.ordered.push(installed);
         }
 
+        let numbers = numbers
+            .into_iter()
+            .map(|record| (record.phone_number.clone(), Arc::new(NumberRoute { record })))
+            .collect();
         self.current.store(Arc::new(Snapshot {
             accounts,
             installs: by_account,
+            numbers,
         }));
         Ok(())
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use addons_domain::error_code::AddOnErrorCode;
-use addons_domain::fields::{AudioFields, FieldValues};
+use addons_domain::fields::{AudioFields, BuiltinField, FieldValues};
 use addons_domain::kind::IntegrationPoint;
 use addons_domain::pricing::{NonBillableReason, Pricing};
 use addons_domain::sid::{AccountSid, RequestSid};
@@ -54,13 +54,20 @@ pub struct EngineOptions {
     pub record_batch_size: usize,
     /// Longest a record waits before its batch is written.
     pub record_flush_interval: Duration,
+    /// Calls to developers' webhooks.
+    pub webhook: crate::inbound::WebhookOptions,
 }
 
 /// The engine.
 #[derive(Debug)]
 pub struct Engine {
     catalog: Arc<Catalog>,
-    client: PublisherClient,
+    /// Where inbound messages, calls and alerts are stored.
+    pub(crate) store: Store,
+    /// Calls to developers' webhooks.
+    pub(crate) webhook: crate::inbound::WebhookOptions,
+    /// The outbound client (publishers and webhooks alike).
+    pub(crate) client: PublisherClient,
     retry: RetrySchedule,
     recorder: Recorder,
     metrics: EngineMetrics,
@@ -181,11 +188,13 @@ impl Engine {
         Ok(Engine {
             client: PublisherClient::new(&options.client)?,
             recorder: Recorder::start(
-                store,
+                store.clone(),
                 options.record_batch_size,
                 options.record_flush_interval,
                 registry,
             ),
+            store,
+            webhook: options.webhook,
             metrics: EngineMetrics::new(registry),
             retry: options.retry,
             catalog,
@@ -274,6 +283,7 @@ impl Engine {
         let verdict = self
             .phases(
                 installed,
+                point,
                 inputs,
                 runtime,
                 &request_sid,
@@ -353,6 +363,7 @@ impl Engine {
     async fn phases(
         &self,
         installed: &Installed,
+        point: IntegrationPoint,
         inputs: &Inputs<'_>,
         runtime: &HashMap<String, String>,
         request_sid: &RequestSid,
@@ -402,13 +413,21 @@ impl Engine {
                 ),
             );
         }
+        // Each Add-on gets only the fields its type is given at this integration point (a
+        // phone-number Add-on on an incoming SMS does not see the body).
+        let kind = definition.kind;
+        let supplied = |field: BuiltinField| field.is_supplied(kind, point);
         let values = FieldValues {
             request_sid: request_sid.as_str(),
             unix_timestamp: date_created.timestamp(),
-            primary_address: inputs.primary_address,
-            secondary_address: inputs.secondary_address,
-            body: inputs.body,
-            audio: inputs.audio.clone(),
+            primary_address: inputs
+                .primary_address
+                .filter(|_| supplied(BuiltinField::PrimaryAddress)),
+            secondary_address: inputs
+                .secondary_address
+                .filter(|_| supplied(BuiltinField::SecondaryAddress)),
+            body: inputs.body.filter(|_| supplied(BuiltinField::Body)),
+            audio: inputs.audio.clone().filter(|_| supplied(BuiltinField::AudioData)),
             configuration: &installed.configuration,
             runtime,
         };

@@ -7,12 +7,14 @@
 //! - [`client`]: the outbound HTTP client (timeouts, size cap, redirects, TLS, SSRF guard);
 //! - [`retry`]: the retry schedule;
 //! - [`envelope`]: the `add_ons` JSON returned to developers;
-//! - [`recorder`]: Add-on request records, written in batches off the response path.
+//! - [`recorder`]: Add-on request records, written in batches off the response path;
+//! - [`inbound`]: incoming messages and calls, delivered to developers' webhooks.
 #![forbid(unsafe_code)]
 
 pub mod catalog;
 pub mod client;
 pub mod envelope;
+pub mod inbound;
 pub mod invoke;
 pub mod recorder;
 pub mod request;

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use addons_domain::manifest::{RegistrationPolicy, Secret};
 use addons_engine::client::ClientOptions;
+use addons_engine::inbound::WebhookOptions;
 use addons_engine::retry::RetrySchedule;
 use addons_engine::{Catalog, Engine, EngineOptions};
 use addons_store::{Store, Vault};
@@ -40,6 +41,9 @@ pub struct Application {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(routes::lookup::router())
+        .merge(routes::phone_numbers::router())
+        .merge(routes::traffic::router())
+        .merge(routes::monitor::router())
         .merge(routes::marketplace::router())
         .merge(routes::admin::router())
         .merge(routes::metrics::router())
@@ -121,6 +125,10 @@ impl Application {
                 ),
                 record_batch_size: config.recorder.batch_size,
                 record_flush_interval: Duration::from_millis(config.recorder.flush_interval_ms),
+                webhook: WebhookOptions {
+                    timeout: Duration::from_millis(config.webhooks.timeout_ms),
+                    max_response_bytes: config.webhooks.max_response_bytes,
+                },
             },
             metrics.registry(),
         )

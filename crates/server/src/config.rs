@@ -27,6 +27,8 @@ pub struct Config {
     pub publishers: PublishersConfig,
     /// Calls to publishers.
     pub outbound: OutboundConfig,
+    /// Calls to developers' webhooks.
+    pub webhooks: WebhooksConfig,
     /// Writing Add-on request records.
     pub recorder: RecorderConfig,
     /// The demo sandbox.
@@ -110,6 +112,15 @@ pub struct OutboundConfig {
     pub retry_jitter: f64,
     /// Idle pooled connection lifetime, milliseconds.
     pub pool_idle_timeout_ms: u64,
+}
+
+/// Webhook delivery.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebhooksConfig {
+    /// Timeout, milliseconds.
+    pub timeout_ms: u64,
+    /// Largest answer read, bytes.
+    pub max_response_bytes: u64,
 }
 
 /// Request-record batching.
@@ -226,6 +237,12 @@ impl Config {
         }
         if !(0.0..=1.0).contains(&self.outbound.retry_jitter) {
             return fail("outbound.retry_jitter must be between 0 and 1");
+        }
+        if !(1..=60_000).contains(&self.webhooks.timeout_ms) {
+            return fail("webhooks.timeout_ms must be between 1 and 60000");
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&self.webhooks.max_response_bytes) {
+            return fail("webhooks.max_response_bytes must be between 1 KiB and 16 MiB");
         }
         if !(1..=100_000).contains(&self.recorder.batch_size) {
             return fail("recorder.batch_size must be between 1 and 100000");

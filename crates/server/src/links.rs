@@ -69,3 +69,26 @@ pub fn list(
 pub fn iso8601(time: &chrono::DateTime<chrono::Utc>) -> String {
     time.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
+
+/// RFC 2822 as the 2010-04-01 API writes dates (`Wed, 01 Sep 2010 15:15:41 +0000`).
+pub fn rfc2822(time: &chrono::DateTime<chrono::Utc>) -> String {
+    time.format("%a, %d %b %Y %H:%M:%S %z").to_string()
+}
+
+/// The 2010-04-01 API's list envelope: items under `key`, paging as relative URIs.
+pub fn list_2010(path: &str, key: &str, items: Vec<Value>, page: PageRequest, has_more: bool) -> Value {
+    let uri_for = |page_index: u32| format!("{path}?PageSize={}&Page={page_index}", page.page_size);
+    let start = u64::from(page.page) * u64::from(page.page_size);
+    let end = (start + items.len() as u64).saturating_sub(1);
+    json!({
+        key: items,
+        "page": page.page,
+        "page_size": page.page_size,
+        "start": start,
+        "end": end,
+        "first_page_uri": uri_for(0),
+        "previous_page_uri": if page.page > 0 { Value::String(uri_for(page.page - 1)) } else { Value::Null },
+        "uri": uri_for(page.page),
+        "next_page_uri": if has_more { Value::String(uri_for(page.page + 1)) } else { Value::Null },
+    })
+}

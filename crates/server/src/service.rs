@@ -9,11 +9,11 @@ use addons_domain::config_schema::FieldError;
 use addons_domain::kind::IntegrationPoint;
 use addons_domain::manifest::{self, AddOnDefinition, RegistrationPolicy, Secret};
 use addons_domain::problem::Problem;
-use addons_domain::sid::{AccountSid, AddOnSid, ExtensionSid, InstalledAddOnSid, VersionSid};
+use addons_domain::sid::{AccountSid, AddOnSid, ExtensionSid, InstalledAddOnSid, PhoneNumberSid, VersionSid};
 use addons_engine::{Catalog, CompiledVersion};
 use addons_store::{
     AccountRecord, AddOnRecord, InstallRecord, InstallUpdate, InstalledExtensionRecord, NewAccount,
-    NewInstall, NewVersion, Store, StoreError, VersionRecord,
+    NewInstall, NewVersion, PhoneNumberRecord, PhoneNumberSettings, Store, StoreError, VersionRecord,
 };
 use serde_json::{Value, json};
 
@@ -408,6 +408,55 @@ impl Services {
                     .set_install_extension(account, install, &extension.extension_sid, true)
                     .await?;
             }
+        }
+        self.refreshed(()).await
+    }
+}
+
+impl Services {
+    /// Gives a phone number to an account (any valid number no account has yet).
+    pub async fn create_phone_number(
+        &self,
+        account: &AccountSid,
+        phone_number: &str,
+        settings: &PhoneNumberSettings,
+    ) -> Result<PhoneNumberRecord, ApiError> {
+        let number = addons_domain::phone::parse(phone_number, None)
+            .map_err(|error| ApiError::invalid("PhoneNumber", error))?;
+        let record = self
+            .store
+            .create_phone_number(account, &number.e164, settings)
+            .await
+            .map_err(|error| match error {
+                StoreError::Conflict(_) => ApiError::conflict(format!("{} is already in use", number.e164)),
+                other => other.into(),
+            })?;
+        self.refreshed(record).await
+    }
+
+    /// Replaces a number's settings.
+    pub async fn update_phone_number(
+        &self,
+        account: &AccountSid,
+        sid: &PhoneNumberSid,
+        settings: &PhoneNumberSettings,
+    ) -> Result<PhoneNumberRecord, ApiError> {
+        let record = self
+            .store
+            .update_phone_number(account, sid, settings)
+            .await?
+            .ok_or_else(|| ApiError::not_found(&format!("/IncomingPhoneNumbers/{sid}")))?;
+        self.refreshed(record).await
+    }
+
+    /// Releases a number.
+    pub async fn delete_phone_number(
+        &self,
+        account: &AccountSid,
+        sid: &PhoneNumberSid,
+    ) -> Result<(), ApiError> {
+        if !self.store.delete_phone_number(account, sid).await? {
+            return Err(ApiError::not_found(&format!("/IncomingPhoneNumbers/{sid}")));
         }
         self.refreshed(()).await
     }

@@ -17,12 +17,14 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 pub mod accounts;
 pub mod add_ons;
 pub mod crypto;
+pub mod inbound;
 pub mod installs;
 pub mod requests;
 
 pub use accounts::{AccountRecord, AccountRole, NewAccount};
 pub use add_ons::{AddOnRecord, ExtensionRecord, NewVersion, VersionRecord};
 pub use crypto::Vault;
+pub use inbound::{AlertRecord, EventKind, InboundEventRecord, PhoneNumberRecord, PhoneNumberSettings};
 pub use installs::{InstallRecord, InstallUpdate, InstalledExtensionRecord, NewInstall};
 pub use requests::AddOnRequestRecord;
 

@@ -5,6 +5,7 @@
 
 pub mod publisher;
 pub mod python;
+pub mod webhook;
 
 use addons_server::{Application, Config};
 use addons_testkit::TestDatabase;
