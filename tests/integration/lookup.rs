@@ -1032,8 +1032,52 @@ mod lifecycle {
         first.stop().await;
     }
 
+    /// A developer who hangs up before the Add-ons answer does not stop them half-way: each
+    /// request that was sent to a publisher is still recorded (and so still billed and counted).
+    async fn abandoned_lookups_are_still_recorded(database: TestDatabase) {
+        let world = world(database).await;
+        let slow = publisher::misbehaving(
+            &world.publisher,
+            Behavior {
+                delay: Duration::from_millis(300),
+                ..Behavior::default()
+            },
+        )
+        .await;
+        world
+            .add(&manifest("patient", &slow.endpoint_url(), json!({})), None)
+            .await;
+        for _ in 0..3 {
+            let path = format!("/v1/PhoneNumbers/{NUMBER}?AddOns=patient");
+            let abandoned = world
+                .app
+                .get(&world.developer, &path)
+                .timeout(Duration::from_millis(50))
+                .send()
+                .await;
+            assert!(abandoned.is_err(), "the developer hung up before the answer");
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let records = loop {
+            let records = world.records().await;
+            if records.len() >= 3 || Instant::now() > deadline {
+                break records;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(records.len(), 3, "every abandoned Lookup is recorded");
+        assert!(
+            records
+                .iter()
+                .all(|r| r.status == "successful" && r.http_status == Some(200)),
+            "{records:?}"
+        );
+        world.app.stop().await;
+    }
+
     addons_testkit::on_both_backends!(
         records_are_flushed_on_graceful_shutdown,
-        other_instances_see_catalog_changes
+        other_instances_see_catalog_changes,
+        abandoned_lookups_are_still_recorded,
     );
 }

@@ -98,9 +98,122 @@ pub fn parse(text: &str, default_country: Option<&str>) -> Result<PhoneNumber, P
     })
 }
 
+/// A bounded memo of [`parse`]: parsing against the numbering plan costs tens of
+/// microseconds, and the same numbers are looked up again and again. Two generations of at
+/// most half the capacity each: entries are added to the current one; when it fills, it
+/// becomes the previous one and the old previous one is dropped; a hit in the previous
+/// generation moves the entry back to the current one. Memory stays bounded and what is in
+/// use stays cached, without per-entry bookkeeping.
+#[derive(Debug)]
+pub struct PhoneBook {
+    generation_size: usize,
+    generations: std::sync::Mutex<Generations>,
+}
+
+type Parsed = Result<PhoneNumber, PhoneError>;
+
+#[derive(Debug, Default)]
+struct Generations {
+    current: std::collections::HashMap<(String, Option<String>), Parsed>,
+    previous: std::collections::HashMap<(String, Option<String>), Parsed>,
+}
+
+impl PhoneBook {
+    /// A memo holding at most `capacity` numbers.
+    pub fn new(capacity: usize) -> PhoneBook {
+        PhoneBook {
+            generation_size: (capacity / 2).max(1),
+            generations: std::sync::Mutex::default(),
+        }
+    }
+
+    /// [`parse`], remembered.
+    pub fn parse(&self, text: &str, default_country: Option<&str>) -> Parsed {
+        let key = (text.to_owned(), default_country.map(str::to_owned));
+        {
+            let mut generations = self.lock();
+            if let Some(hit) = generations.current.get(&key) {
+                return hit.clone();
+            }
+            if let Some(hit) = generations.previous.remove(&key) {
+                self.insert(&mut generations, key, hit.clone());
+                return hit;
+            }
+        }
+        let parsed = parse(text, default_country);
+        self.insert(&mut self.lock(), key, parsed.clone());
+        parsed
+    }
+
+    /// How many numbers are remembered.
+    pub fn len(&self) -> usize {
+        let generations = self.lock();
+        generations.current.len() + generations.previous.len()
+    }
+
+    /// Whether nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Generations> {
+        // The maps are consistent after every statement, so a panic elsewhere while the lock
+        // was held leaves nothing half-done.
+        self.generations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn insert(&self, generations: &mut Generations, key: (String, Option<String>), parsed: Parsed) {
+        if generations.current.len() >= self.generation_size {
+            generations.previous = std::mem::take(&mut generations.current);
+        }
+        generations.current.insert(key, parsed);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_phone_book_remembers_within_its_capacity() {
+        let book = PhoneBook::new(4);
+        assert_eq!(book.parse("+18778894546", None), parse("+18778894546", None));
+        assert_eq!(book.parse("+18778894546", None), parse("+18778894546", None));
+        assert_eq!(book.len(), 1);
+        assert_eq!(book.parse("hello", None), parse("hello", None));
+        assert_eq!(
+            book.parse("5108675310", Some("ZZ")),
+            parse("5108675310", Some("ZZ"))
+        );
+        // Same text, another country: another entry.
+        assert_eq!(
+            book.parse("2077651182", Some("GB")),
+            parse("2077651182", Some("GB"))
+        );
+        assert_eq!(book.parse("2077651182", None), parse("2077651182", None));
+        assert!(book.len() <= 4);
+        for n in 0..100 {
+            let text = format!("+1510867{n:04}");
+            assert_eq!(book.parse(&text, None), parse(&text, None));
+            assert!(book.len() <= 4, "holds {} numbers", book.len());
+        }
+        // A number in use survives the turnover of others.
+        for n in 0..20 {
+            book.parse("+18778894546", None).expect("valid");
+            book.parse(&format!("+1415555{n:04}"), None).expect("valid");
+        }
+        let generations = book.lock();
+        assert!(
+            generations
+                .current
+                .contains_key(&("+18778894546".to_owned(), None))
+                || generations
+                    .previous
+                    .contains_key(&("+18778894546".to_owned(), None))
+        );
+    }
 
     #[test]
     fn parses_the_seeds_number() {

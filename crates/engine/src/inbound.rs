@@ -6,6 +6,7 @@
 //! that cannot be reached, times out or answers non-2xx is logged with Twilio's 112xx codes;
 //! it never fails the gateway.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use addons_domain::error_code::AddOnErrorCode;
@@ -105,7 +106,11 @@ pub struct Received {
 
 impl Engine {
     /// Delivers an inbound message or call to one of `account`'s numbers.
-    pub async fn receive(&self, account: &Account, arrival: Arrival<'_>) -> Result<Received, ArrivalError> {
+    pub async fn receive(
+        self: &Arc<Self>,
+        account: &Account,
+        arrival: Arrival<'_>,
+    ) -> Result<Received, ArrivalError> {
         let (from, to, body, kind, point) = match arrival {
             Arrival::Message { from, to, body } => (
                 from,
@@ -116,8 +121,12 @@ impl Engine {
             ),
             Arrival::Call { from, to } => (from, to, None, EventKind::Call, IntegrationPoint::VoiceIncoming),
         };
-        let to = phone::parse(to, None).map_err(|_| ArrivalError::UnknownNumber(to.to_owned()))?;
-        let from = phone::parse(from, None).map_err(|_| ArrivalError::BadSender(from.to_owned()))?;
+        let to = self
+            .parse_number(to, None)
+            .map_err(|_| ArrivalError::UnknownNumber(to.to_owned()))?;
+        let from = self
+            .parse_number(from, None)
+            .map_err(|_| ArrivalError::BadSender(from.to_owned()))?;
         let route = self
             .catalog()
             .snapshot()
@@ -130,13 +139,13 @@ impl Engine {
             EventKind::Call => CallSid::generate().to_string(),
         };
         let inputs = Inputs {
-            primary_address: Some(&from.e164),
-            secondary_address: Some(&to.e164),
-            body,
+            primary_address: Some(from.e164.clone()),
+            secondary_address: Some(to.e164.clone()),
+            body: body.map(str::to_owned),
             audio: None,
-            reference_sid: Some(&sid),
+            reference_sid: Some(sid.clone()),
         };
-        let results = self.invoke_enabled(&account.sid, point, &inputs).await;
+        let results = self.invoke_enabled(&account.sid, point, inputs).await;
         let add_ons = (!results.is_empty()).then(|| envelope(&results));
 
         let record = &route.record;

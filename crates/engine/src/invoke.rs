@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use addons_domain::error_code::AddOnErrorCode;
 use addons_domain::fields::{AudioFields, BuiltinField, FieldValues};
 use addons_domain::kind::IntegrationPoint;
+use addons_domain::phone::{PhoneBook, PhoneError, PhoneNumber};
 use addons_domain::pricing::{NonBillableReason, Pricing};
 use addons_domain::sid::{AccountSid, RequestSid};
 use addons_store::{AddOnRequestRecord, Store};
@@ -25,19 +26,57 @@ use crate::recorder::Recorder;
 use crate::request::{self, RequestContext};
 use crate::retry::RetrySchedule;
 
-/// What the integration point supplies to the Add-ons it invokes.
+/// What the integration point supplies to the Add-ons it invokes. Owned, because the
+/// invocations run on a task of their own (see [`Engine::invoke_named`]).
 #[derive(Debug, Clone, Default)]
-pub struct Inputs<'a> {
+pub struct Inputs {
     /// `primary_address`.
-    pub primary_address: Option<&'a str>,
+    pub primary_address: Option<String>,
     /// `secondary_address`.
-    pub secondary_address: Option<&'a str>,
+    pub secondary_address: Option<String>,
     /// `body`.
-    pub body: Option<&'a str>,
+    pub body: Option<String>,
     /// The recording fields.
-    pub audio: Option<AudioFields<'a>>,
+    pub audio: Option<Audio>,
     /// What the invocation is for (a message, call or recording SID), for records.
-    pub reference_sid: Option<&'a str>,
+    pub reference_sid: Option<String>,
+}
+
+/// A recording, as a Recording Analysis Add-on is given it.
+#[derive(Debug, Clone, Default)]
+pub struct Audio {
+    /// The audio bytes.
+    pub data: Arc<[u8]>,
+    /// Where the publisher posts its result.
+    pub callback_url: String,
+    /// Number of channels.
+    pub channels: u32,
+    /// Duration in milliseconds.
+    pub duration_ms: u64,
+    /// MIME type.
+    pub format: String,
+    /// The recording SID.
+    pub media_sid: String,
+}
+
+impl Audio {
+    /// The recording's template fields.
+    pub fn fields(&self) -> AudioFields<'_> {
+        AudioFields {
+            data: &self.data,
+            callback_url: &self.callback_url,
+            channels: self.channels,
+            duration_ms: self.duration_ms,
+            format: &self.format,
+            media_sid: &self.media_sid,
+        }
+    }
+}
+
+/// One Add-on of a fan-out: invoked, or answered at once with a failure.
+enum Call {
+    Invoke(Arc<Installed>),
+    Unavailable { name: String, message: String },
 }
 
 /// Runtime fields by Add-on unique name (Lookup's `AddOns.<name>.<field>=value`).
@@ -71,7 +110,11 @@ pub struct Engine {
     retry: RetrySchedule,
     recorder: Recorder,
     metrics: EngineMetrics,
+    phone_book: PhoneBook,
 }
+
+/// Numbers remembered by the engine's [`PhoneBook`].
+const PHONE_BOOK_CAPACITY: usize = 4096;
 
 #[derive(Debug, Clone)]
 struct EngineMetrics {
@@ -198,7 +241,13 @@ impl Engine {
             metrics: EngineMetrics::new(registry),
             retry: options.retry,
             catalog,
+            phone_book: PhoneBook::new(PHONE_BOOK_CAPACITY),
         })
+    }
+
+    /// Parses a phone number ([`addons_domain::phone::parse`]), remembering recent ones.
+    pub fn parse_number(&self, text: &str, default_country: Option<&str>) -> Result<PhoneNumber, PhoneError> {
+        self.phone_book.parse(text, default_country)
     }
 
     /// The catalog.
@@ -220,52 +269,98 @@ impl Engine {
     /// order named. A name that is not installed, or whose extension for `point` is not
     /// enabled, gives a failed result without affecting the others.
     pub async fn invoke_named(
-        &self,
+        self: &Arc<Self>,
         account: &AccountSid,
         point: IntegrationPoint,
-        names: &[String],
-        inputs: &Inputs<'_>,
-        runtime: &RuntimeFields,
+        names: Vec<String>,
+        inputs: Inputs,
+        runtime: RuntimeFields,
     ) -> Vec<AddOnResult> {
         let snapshot = self.catalog.snapshot();
-        let no_runtime = HashMap::new();
-        let calls = names.iter().map(|name| {
-            let installed = snapshot.installed(account, name).cloned();
-            let runtime = runtime.get(name).unwrap_or(&no_runtime);
-            async move {
-                match installed {
-                    None => unavailable(
-                        name,
-                        format!("No installed Add-on is named '{name}' in this account"),
-                    ),
-                    Some(installed) if !installed.is_enabled(point) => unavailable(
-                        name,
-                        format!("The Add-on '{name}' is not enabled for {}", point.unique_name()),
-                    ),
-                    Some(installed) => self.invoke(&installed, point, inputs, runtime).await,
-                }
-            }
-        });
-        futures::future::join_all(calls).await
+        let calls = names
+            .into_iter()
+            .map(|name| match snapshot.installed(account, &name) {
+                None => Call::Unavailable {
+                    message: format!("No installed Add-on is named '{name}' in this account"),
+                    name,
+                },
+                Some(installed) if !installed.is_enabled(point) => Call::Unavailable {
+                    message: format!("The Add-on '{name}' is not enabled for {}", point.unique_name()),
+                    name,
+                },
+                Some(installed) => Call::Invoke(Arc::clone(installed)),
+            })
+            .collect();
+        self.run(point, calls, inputs, runtime).await
     }
 
     /// Invokes every Add-on of an account enabled at `point`, concurrently, in installation
     /// order.
     pub async fn invoke_enabled(
-        &self,
+        self: &Arc<Self>,
         account: &AccountSid,
         point: IntegrationPoint,
-        inputs: &Inputs<'_>,
+        inputs: Inputs,
     ) -> Vec<AddOnResult> {
-        let snapshot = self.catalog.snapshot();
-        let no_runtime = HashMap::new();
-        let installed: Vec<Arc<Installed>> = snapshot.enabled_at(account, point).cloned().collect();
-        futures::future::join_all(
-            installed
-                .iter()
-                .map(|installed| self.invoke(installed, point, inputs, &no_runtime)),
-        )
-        .await
+        let calls = self
+            .catalog
+            .snapshot()
+            .enabled_at(account, point)
+            .map(|installed| Call::Invoke(Arc::clone(installed)))
+            .collect();
+        self.run(point, calls, inputs, RuntimeFields::new()).await
+    }
+
+    /// Runs a fan-out on a task of its own, so that a caller who goes away (a developer who
+    /// hangs up mid-Lookup drops the handler's future) cannot cut an invocation short between
+    /// the publisher's answer and its record: every request that was sent is recorded.
+    async fn run(
+        self: &Arc<Self>,
+        point: IntegrationPoint,
+        calls: Vec<Call>,
+        inputs: Inputs,
+        runtime: RuntimeFields,
+    ) -> Vec<AddOnResult> {
+        let names: Vec<String> = calls
+            .iter()
+            .map(|call| match call {
+                Call::Invoke(installed) => installed.unique_name.clone(),
+                Call::Unavailable { name, .. } => name.clone(),
+            })
+            .collect();
+        let engine = Arc::clone(self);
+        let fan_out = tokio::spawn(async move {
+            let no_runtime = HashMap::new();
+            let (inputs, runtime, no_runtime) = (&inputs, &runtime, &no_runtime);
+            let engine = &engine;
+            futures::future::join_all(calls.into_iter().map(|call| async move {
+                match call {
+                    Call::Unavailable { name, message } => unavailable(&name, message),
+                    Call::Invoke(installed) => {
+                        let runtime = runtime.get(&installed.unique_name).unwrap_or(no_runtime);
+                        engine.invoke(&installed, point, inputs, runtime).await
+                    }
+                }
+            }))
+            .await
+        });
+        match fan_out.await {
+            Ok(results) => results,
+            Err(error) => {
+                tracing::error!(%error, "an Add-on fan-out did not complete");
+                names
+                    .iter()
+                    .map(|name| AddOnResult {
+                        unique_name: name.clone(),
+                        request_sid: None,
+                        outcome: Outcome::Failure {
+                            code: Some(AddOnErrorCode::InternalError.code()),
+                            message: "The Add-on could not be invoked".to_owned(),
+                        },
+                    })
+                    .collect()
+            }
+        }
     }
 
     /// Invokes one installed Add-on.
@@ -273,7 +368,7 @@ impl Engine {
         &self,
         installed: &Installed,
         point: IntegrationPoint,
-        inputs: &Inputs<'_>,
+        inputs: &Inputs,
         runtime: &HashMap<String, String>,
     ) -> AddOnResult {
         let started = Instant::now();
@@ -319,38 +414,36 @@ impl Engine {
             Outcome::Success(_) => (None, None),
             Outcome::Failure { code, message } => (code.map(|c| c as i32), Some(message.clone())),
         };
-        self.recorder
-            .record(AddOnRequestRecord {
-                request_sid: request_sid.to_string(),
-                account_sid: installed.account_sid.to_string(),
-                installed_add_on_sid: installed.sid.to_string(),
-                install_sid: installed.install_sid.to_string(),
-                add_on_sid: installed.version.add_on_sid.to_string(),
-                version_sid: installed.version.sid.to_string(),
-                publisher_sid: installed.version.publisher_sid.to_string(),
-                unique_name: installed.unique_name.clone(),
-                integration_point: point.unique_name().to_owned(),
-                reference_sid: inputs.reference_sid.map(str::to_owned),
-                status: if matches!(verdict.outcome, Outcome::Success(_)) {
-                    "successful"
-                } else {
-                    "failed"
-                }
-                .to_owned(),
-                error_code: code,
-                message,
-                http_status: trace.http_status.map(i32::from),
-                sla_counted: verdict.sla_counted,
-                billable: verdict.billing.is_ok(),
-                non_billable_reason: verdict.billing.as_ref().err().map(NonBillableReason::describe),
-                pricing_model: definition.pricing.model().to_owned(),
-                unit_price_nanos: definition.pricing.price().nanos(),
-                units,
-                attempts: Value::Array(trace.attempts),
-                latency_ms: latency.as_millis() as i64,
-                date_created,
-            })
-            .await;
+        self.recorder.record(AddOnRequestRecord {
+            request_sid: request_sid.to_string(),
+            account_sid: installed.account_sid.to_string(),
+            installed_add_on_sid: installed.sid.to_string(),
+            install_sid: installed.install_sid.to_string(),
+            add_on_sid: installed.version.add_on_sid.to_string(),
+            version_sid: installed.version.sid.to_string(),
+            publisher_sid: installed.version.publisher_sid.to_string(),
+            unique_name: installed.unique_name.clone(),
+            integration_point: point.unique_name().to_owned(),
+            reference_sid: inputs.reference_sid.clone(),
+            status: if matches!(verdict.outcome, Outcome::Success(_)) {
+                "successful"
+            } else {
+                "failed"
+            }
+            .to_owned(),
+            error_code: code,
+            message,
+            http_status: trace.http_status.map(i32::from),
+            sla_counted: verdict.sla_counted,
+            billable: verdict.billing.is_ok(),
+            non_billable_reason: verdict.billing.as_ref().err().map(NonBillableReason::describe),
+            pricing_model: definition.pricing.model().to_owned(),
+            unit_price_nanos: definition.pricing.price().nanos(),
+            units,
+            attempts: Value::Array(trace.attempts),
+            latency_ms: latency.as_millis() as i64,
+            date_created,
+        });
 
         AddOnResult {
             unique_name: installed.unique_name.clone(),
@@ -364,7 +457,7 @@ impl Engine {
         &self,
         installed: &Installed,
         point: IntegrationPoint,
-        inputs: &Inputs<'_>,
+        inputs: &Inputs,
         runtime: &HashMap<String, String>,
         request_sid: &RequestSid,
         date_created: DateTime<Utc>,
@@ -422,12 +515,18 @@ impl Engine {
             unix_timestamp: date_created.timestamp(),
             primary_address: inputs
                 .primary_address
+                .as_deref()
                 .filter(|_| supplied(BuiltinField::PrimaryAddress)),
             secondary_address: inputs
                 .secondary_address
+                .as_deref()
                 .filter(|_| supplied(BuiltinField::SecondaryAddress)),
-            body: inputs.body.filter(|_| supplied(BuiltinField::Body)),
-            audio: inputs.audio.clone().filter(|_| supplied(BuiltinField::AudioData)),
+            body: inputs.body.as_deref().filter(|_| supplied(BuiltinField::Body)),
+            audio: inputs
+                .audio
+                .as_ref()
+                .map(Audio::fields)
+                .filter(|_| supplied(BuiltinField::AudioData)),
             configuration: &installed.configuration,
             runtime,
         };

@@ -22,4 +22,4 @@ pub mod retry;
 
 pub use catalog::{Account, Catalog, CompiledVersion, Installed};
 pub use envelope::{AddOnResult, Outcome, envelope};
-pub use invoke::{Engine, EngineOptions, Inputs, RuntimeFields};
+pub use invoke::{Audio, Engine, EngineOptions, Inputs, RuntimeFields};

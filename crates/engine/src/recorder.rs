@@ -2,6 +2,12 @@
 //! task stores them in batches (when a batch fills, or when the oldest record in it has waited
 //! the flush interval). A failed write is retried until it succeeds; on shutdown the queue is
 //! drained and flushed before the writer stops.
+//!
+//! The queue is unbounded and [`Recorder::record`] does not wait: queuing a record is part of
+//! finishing an invocation and must not be a point where the invocation can stop half-way
+//! (a record is never lost to a cancelled future) or stall behind the database. How far the
+//! writer is behind is exported as the `addon_records_queued` gauge; a writer that cannot keep
+//! up shows there long before memory matters (a record is a few hundred bytes).
 
 use std::time::Duration;
 
@@ -9,10 +15,6 @@ use addons_store::{AddOnRequestRecord, Store};
 use prometheus::{IntCounter, IntGauge, Registry};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
-
-/// Queue capacity: when the database falls this far behind, requests wait for it rather than
-/// records being dropped.
-const QUEUE: usize = 65_536;
 
 enum Message {
     Record(Box<AddOnRequestRecord>),
@@ -22,7 +24,7 @@ enum Message {
 /// The recorder.
 #[derive(Debug, Clone)]
 pub struct Recorder {
-    sender: mpsc::Sender<Message>,
+    sender: mpsc::UnboundedSender<Message>,
     queued: IntGauge,
 }
 
@@ -65,7 +67,7 @@ impl Recorder {
             ),
         };
         let queued = counters.queued.clone();
-        let (sender, receiver) = mpsc::channel(QUEUE);
+        let (sender, receiver) = mpsc::unbounded_channel();
         tokio::spawn(write_loop(
             store,
             receiver,
@@ -76,10 +78,10 @@ impl Recorder {
         Recorder { sender, queued }
     }
 
-    /// Queues a record. Waits only if the queue is full.
-    pub async fn record(&self, record: AddOnRequestRecord) {
+    /// Queues a record.
+    pub fn record(&self, record: AddOnRequestRecord) {
         self.queued.inc();
-        if self.sender.send(Message::Record(Box::new(record))).await.is_err() {
+        if self.sender.send(Message::Record(Box::new(record))).is_err() {
             self.queued.dec();
             tracing::error!("an Add-on request record arrived after the recorder closed");
         }
@@ -88,7 +90,7 @@ impl Recorder {
     /// Stores everything queued so far and stops the writer.
     pub async fn close(&self) {
         let (done, finished) = oneshot::channel();
-        if self.sender.send(Message::Close(done)).await.is_ok() {
+        if self.sender.send(Message::Close(done)).is_ok() {
             let _ = finished.await;
         }
     }
@@ -115,7 +117,7 @@ fn register<T: prometheus::core::Collector + Clone + 'static>(
 
 async fn write_loop(
     store: Store,
-    mut receiver: mpsc::Receiver<Message>,
+    mut receiver: mpsc::UnboundedReceiver<Message>,
     batch_size: usize,
     flush_interval: Duration,
     counters: Counters,

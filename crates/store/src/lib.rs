@@ -12,7 +12,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 pub mod accounts;
 pub mod add_ons;
@@ -151,6 +153,11 @@ impl Store {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
+                // With WAL, NORMAL syncs at checkpoints rather than on every commit: a commit
+                // survives the gateway crashing, and only the last commits before a power
+                // loss or OS crash can be lost. It is what keeps an SQLite sandbox from
+                // spending its time in fsync; PostgreSQL is the backend for production.
+                .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10));
             let pool = SqlitePoolOptions::new()

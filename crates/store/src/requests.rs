@@ -1,5 +1,7 @@
 //! Add-on request records, written in batches by the engine's recorder.
 
+use std::sync::{Arc, OnceLock};
+
 use addons_domain::sid::{AccountSid, RequestSid};
 use chrono::{DateTime, Utc};
 
@@ -64,46 +66,114 @@ macro_rules! request_columns {
     };
 }
 
+/// Rows per `INSERT` statement. Multi-row statements cut the round trips and per-statement
+/// work of a batch, but PostgreSQL plans wide `VALUES` lists badly: measured on this
+/// workload, 25 rows per statement store ~40–55k rows/s on both backends, while 40 or more
+/// rows per statement collapse PostgreSQL to about 1k rows/s.
+const ROWS_PER_STATEMENT: usize = 25;
+
+/// Columns per row.
+const COLUMNS: usize = 23;
+
+/// How a backend numbers bind parameters. PostgreSQL wants `$n`; SQLite accepts `$n` too, but
+/// looks every named parameter up by name, which costs time quadratic in their number, so
+/// SQLite gets anonymous `?` parameters, bound in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placeholders {
+    Numbered,
+    Anonymous,
+}
+
+/// `INSERT … VALUES (…), (…), … ON CONFLICT (request_sid) DO NOTHING` for `rows` rows.
+fn insert_statement(rows: usize, placeholders: Placeholders) -> String {
+    let mut sql = String::with_capacity(128 + rows * COLUMNS * 5);
+    sql.push_str(concat!(
+        "INSERT INTO add_on_requests (",
+        request_columns!(),
+        ") VALUES "
+    ));
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..COLUMNS {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            match placeholders {
+                Placeholders::Numbered => {
+                    sql.push('$');
+                    sql.push_str(&(row * COLUMNS + column + 1).to_string());
+                }
+                Placeholders::Anonymous => sql.push('?'),
+            }
+        }
+        sql.push(')');
+    }
+    sql.push_str(" ON CONFLICT (request_sid) DO NOTHING");
+    sql
+}
+
+/// The statement for a full chunk, built once per placeholder style (so that each backend
+/// prepares it once per connection).
+fn full_chunk_statement(placeholders: Placeholders) -> Arc<str> {
+    static NUMBERED: OnceLock<Arc<str>> = OnceLock::new();
+    static ANONYMOUS: OnceLock<Arc<str>> = OnceLock::new();
+    let cell = match placeholders {
+        Placeholders::Numbered => &NUMBERED,
+        Placeholders::Anonymous => &ANONYMOUS,
+    };
+    Arc::clone(cell.get_or_init(|| insert_statement(ROWS_PER_STATEMENT, placeholders).into()))
+}
+
 impl Store {
-    /// Writes records in one transaction. A request SID written before (a batch retried after
-    /// an error that struck after its commit) is not written twice.
+    /// Writes records in one transaction, [`ROWS_PER_STATEMENT`] rows per statement. A request
+    /// SID written before (a batch retried after an error that struck after its commit) is not
+    /// written twice.
     pub async fn insert_add_on_requests(&self, records: &[AddOnRequestRecord]) -> StoreResult<()> {
         if records.is_empty() {
             return Ok(());
         }
+        let placeholders = match &self.backend {
+            crate::Backend::Postgres(_) => Placeholders::Numbered,
+            crate::Backend::Sqlite(_) => Placeholders::Anonymous,
+        };
+        // JSON text is rendered before the transaction opens.
+        let attempts: Vec<String> = records.iter().map(|r| r.attempts.to_string()).collect();
         on_backend!(self, pool => {
             let mut tx = pool.begin().await?;
-            for record in records {
-                sqlx::query(concat!(
-                    "INSERT INTO add_on_requests (", request_columns!(), ") VALUES \
-                     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) \
-                     ON CONFLICT (request_sid) DO NOTHING"
-                ))
-                .bind(&record.request_sid)
-                .bind(&record.account_sid)
-                .bind(&record.installed_add_on_sid)
-                .bind(&record.install_sid)
-                .bind(&record.add_on_sid)
-                .bind(&record.version_sid)
-                .bind(&record.publisher_sid)
-                .bind(&record.unique_name)
-                .bind(&record.integration_point)
-                .bind(record.reference_sid.as_deref())
-                .bind(&record.status)
-                .bind(record.error_code)
-                .bind(record.message.as_deref())
-                .bind(record.http_status)
-                .bind(record.sla_counted)
-                .bind(record.billable)
-                .bind(record.non_billable_reason.as_deref())
-                .bind(&record.pricing_model)
-                .bind(record.unit_price_nanos)
-                .bind(record.units)
-                .bind(record.attempts.to_string())
-                .bind(record.latency_ms)
-                .bind(record.date_created)
-                .execute(&mut *tx)
-                .await?;
+            for (chunk, attempts) in records.chunks(ROWS_PER_STATEMENT).zip(attempts.chunks(ROWS_PER_STATEMENT)) {
+                let sql: Arc<str> = if chunk.len() == ROWS_PER_STATEMENT {
+                    full_chunk_statement(placeholders)
+                } else {
+                    insert_statement(chunk.len(), placeholders).into()
+                };
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (record, attempts) in chunk.iter().zip(attempts) {
+                    query = query
+                        .bind(record.request_sid.as_str())
+                        .bind(record.account_sid.as_str())
+                        .bind(record.installed_add_on_sid.as_str())
+                        .bind(record.install_sid.as_str())
+                        .bind(record.add_on_sid.as_str())
+                        .bind(record.version_sid.as_str())
+                        .bind(record.publisher_sid.as_str())
+                        .bind(record.unique_name.as_str())
+                        .bind(record.integration_point.as_str())
+                        .bind(record.reference_sid.as_deref())
+                        .bind(record.status.as_str())
+                        .bind(record.error_code)
+                        .bind(record.message.as_deref())
+                        .bind(record.http_status)
+                        .bind(record.sla_counted)
+                        .bind(record.billable)
+                        .bind(record.non_billable_reason.as_deref())
+                        .bind(record.pricing_model.as_str())
+                        .bind(record.unit_price_nanos)
+                        .bind(record.units)
+                        .bind(attempts.as_str())
+                        .bind(record.latency_ms)
+                        .bind(record.date_created);
+                }
+                query.execute(&mut *tx).await?;
             }
             tx.commit().await?;
         });
@@ -182,4 +252,22 @@ fn request_from_row(row: &impl Columns) -> StoreResult<AddOnRequestRecord> {
         latency_ms: row.int64("latency_ms")?,
         date_created: row.time("date_created")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_number_every_parameter_once() {
+        let numbered = insert_statement(2, Placeholders::Numbered);
+        assert!(numbered.contains("($1, $2,"));
+        assert!(numbered.contains("$23), ($24,"));
+        assert!(numbered.ends_with("$46) ON CONFLICT (request_sid) DO NOTHING"));
+        let anonymous = insert_statement(3, Placeholders::Anonymous);
+        assert_eq!(anonymous.matches('?').count(), 3 * COLUMNS);
+        assert!(!anonymous.contains('$'));
+        let columns = request_columns!().split(',').count();
+        assert_eq!(columns, COLUMNS);
+    }
 }

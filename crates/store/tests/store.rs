@@ -2,10 +2,11 @@
 
 use addons_domain::kind::{AddOnKind, IntegrationPoint};
 use addons_domain::manifest::Secret;
-use addons_domain::sid::{AccountSid, AddOnSid, InstalledAddOnSid};
+use addons_domain::sid::{AccountSid, AddOnSid, InstalledAddOnSid, RequestSid};
 use addons_store::crypto::{KEY_LEN, token_hash};
 use addons_store::{
-    AccountRole, InstallUpdate, NewAccount, NewInstall, NewVersion, PageRequest, Store, StoreError, Vault,
+    AccountRole, AddOnRequestRecord, InstallUpdate, NewAccount, NewInstall, NewVersion, PageRequest, Store,
+    StoreError, Vault,
 };
 use addons_testkit::TestDatabase;
 use serde_json::json;
@@ -463,7 +464,119 @@ async fn changes_are_announced_on_postgres(database: TestDatabase) {
         .expect("the channel is open");
 }
 
+fn sample_record(account: &AccountSid, n: usize) -> AddOnRequestRecord {
+    let failed = n.is_multiple_of(4);
+    AddOnRequestRecord {
+        request_sid: RequestSid::generate().to_string(),
+        account_sid: account.to_string(),
+        installed_add_on_sid: "XE00000000000000000000000000000001".into(),
+        install_sid: "XD00000000000000000000000000000001".into(),
+        add_on_sid: "XB00000000000000000000000000000001".into(),
+        version_sid: "XC00000000000000000000000000000001".into(),
+        publisher_sid: "AC00000000000000000000000000000001".into(),
+        unique_name: format!("add_on_{}", n % 3),
+        integration_point: "lookups".into(),
+        reference_sid: n.is_multiple_of(2).then(|| format!("SM{n:032}")),
+        status: if failed { "failed" } else { "successful" }.into(),
+        error_code: failed.then_some(61002),
+        message: failed.then(|| format!("failure number {n}, with a 'quote'")),
+        http_status: (!n.is_multiple_of(5)).then_some(200),
+        sla_counted: failed,
+        billable: !failed,
+        non_billable_reason: failed.then(|| "failed".into()),
+        pricing_model: "pay-per-use".into(),
+        unit_price_nanos: 5_000_000,
+        units: 1,
+        attempts: json!([{"latency_ms": n, "status": 200, "error": null}]),
+        latency_ms: n as i64,
+        date_created: chrono::DateTime::from_timestamp(1_700_000_000 + n as i64, 0).expect("a time"),
+    }
+}
+
+/// Batches of every size around the statement width store every field of every record, once.
+async fn request_records_round_trip_in_batches(database: TestDatabase) {
+    let store = open(&database).await;
+    let account = account(&store, AccountRole::Developer).await;
+    let mut written = Vec::new();
+    for size in [1, 24, 25, 26, 51, 100] {
+        let batch: Vec<AddOnRequestRecord> = (0..size)
+            .map(|i| sample_record(&account, written.len() + i))
+            .collect();
+        store
+            .insert_add_on_requests(&batch)
+            .await
+            .expect("stores a batch");
+        written.extend(batch);
+    }
+    // A batch retried after it was committed is not stored twice.
+    store
+        .insert_add_on_requests(&written[..30])
+        .await
+        .expect("stores a repeated batch");
+    assert_eq!(
+        store.count_add_on_requests().await.expect("counts"),
+        written.len() as i64
+    );
+    for record in [&written[0], &written[37], &written[written.len() - 1]] {
+        let sid = RequestSid::parse(&record.request_sid).expect("a request SID");
+        let stored = store
+            .add_on_request(&account, &sid)
+            .await
+            .expect("reads")
+            .expect("was stored");
+        assert_eq!(&stored, record);
+    }
+    let page = store
+        .account_add_on_requests(&account, FIRST)
+        .await
+        .expect("lists");
+    assert_eq!(page.items.len(), 50);
+    assert_eq!(page.items[0], written[written.len() - 1]);
+}
+
+/// How fast batches of records are stored: `cargo test -p addons-store --test store --
+/// --ignored --nocapture measure_record_insert_rate`. A measurement, not a test.
+async fn measure_record_insert_rate(database: TestDatabase) {
+    let store = open(&database).await;
+    let account = account(&store, AccountRole::Developer).await;
+    let (batches, batch_size) = (40, 500);
+    let started = std::time::Instant::now();
+    for b in 0..batches {
+        let batch: Vec<AddOnRequestRecord> = (0..batch_size)
+            .map(|i| sample_record(&account, b * batch_size + i))
+            .collect();
+        store
+            .insert_add_on_requests(&batch)
+            .await
+            .expect("stores a batch");
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "{}: {} records in batches of {batch_size}: {:.0} records/s",
+        database.backend,
+        batches * batch_size,
+        (batches * batch_size) as f64 / elapsed.as_secs_f64()
+    );
+}
+
+mod measurements {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a measurement: run it with --ignored --nocapture"]
+    async fn measure_record_insert_rate_sqlite() {
+        super::measure_record_insert_rate(addons_testkit::sqlite()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a measurement: run it with --ignored --nocapture"]
+    async fn measure_record_insert_rate_postgres() {
+        if let Some(database) = addons_testkit::postgres("measure_record_insert_rate").await {
+            super::measure_record_insert_rate(database).await;
+        }
+    }
+}
+
 addons_testkit::on_both_backends!(
+    request_records_round_trip_in_batches,
     accounts_keep_their_tokens_sealed,
     add_ons_and_versions,
     concurrent_publications_get_distinct_numbers,

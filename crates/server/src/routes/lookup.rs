@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use addons_domain::kind::IntegrationPoint;
-use addons_domain::phone::{self, LineType};
+use addons_domain::phone::LineType;
 use addons_engine::{Inputs, RuntimeFields, envelope};
 use axum::Json;
 use axum::Router;
@@ -36,7 +36,9 @@ async fn lookup(
     Path(number): Path<String>,
     Query(query): Query,
 ) -> Result<Json<Value>, ApiError> {
-    let parsed = phone::parse(&number, query.get("CountryCode"))
+    let parsed = state
+        .engine
+        .parse_number(&number, query.get("CountryCode"))
         .map_err(|_| ApiError::not_found(&format!("/PhoneNumbers/{number}")))?;
 
     let (mut carrier, mut caller_name) = (Value::Null, Value::Null);
@@ -92,12 +94,12 @@ async fn lookup(
         Value::Null
     } else {
         let inputs = Inputs {
-            primary_address: Some(&parsed.e164),
+            primary_address: Some(parsed.e164.clone()),
             ..Inputs::default()
         };
         let results = state
             .engine
-            .invoke_named(&account.sid, IntegrationPoint::Lookups, &names, &inputs, &runtime)
+            .invoke_named(&account.sid, IntegrationPoint::Lookups, names, inputs, runtime)
             .await;
         envelope(&results)
     };
