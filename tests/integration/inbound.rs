@@ -475,9 +475,8 @@ async fn add_on_failures_show_inside_add_ons(database: TestDatabase) {
 
 async fn webhook_failures_are_logged(database: TestDatabase) {
     let world = world(database).await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
-    let refused = format!("http://{}/sms", closed.local_addr().expect("an address"));
-    drop(closed);
+    let (_refusing, address) = crate::support::refusing_address();
+    let refused = format!("http://{address}/sms");
     let number = world
         .number(&[("PhoneNumber", NUMBER), ("SmsUrl", &refused)])
         .await;

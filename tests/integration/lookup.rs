@@ -632,9 +632,8 @@ async fn server_errors_are_retried_with_the_same_request_sid(database: TestDatab
     assert_eq!(failing_record.http_status, Some(503));
 
     // Nobody listening: connection failures are retried too, then 61002.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
-    let url = format!("http://{}/x", closed.local_addr().expect("an address"));
-    drop(closed);
+    let (_refusing, address) = crate::support::refusing_address();
+    let url = format!("http://{address}/x");
     world
         .add(
             &manifest("unreachable", &url, json!({"retries": {"count": 1}})),

@@ -328,3 +328,14 @@ pub fn phone_manifest(unique_name: &str, url: &str) -> Value {
         "pricing": {"model": "pay-per-use", "price": "0.0001"}
     })
 }
+
+/// An address where connections are refused: a socket bound to a port but not listening. The
+/// port stays taken while the socket lives, so no other test's server can appear there.
+pub fn refusing_address() -> (tokio::net::TcpSocket, std::net::SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .expect("a port");
+    let address = socket.local_addr().expect("an address");
+    (socket, address)
+}
