@@ -480,14 +480,7 @@ async fn request_validation_fails_without_calling_the_publisher(database: TestDa
 
 async fn slow_publishers_time_out(database: TestDatabase) {
     let world = world(database).await;
-    let slow = publisher::misbehaving(
-        &world.publisher,
-        Behavior {
-            delay: Duration::from_millis(1500),
-            ..Behavior::default()
-        },
-    )
-    .await;
+    let slow = publisher::delayed(&world.publisher, Duration::from_millis(1500)).await;
     let manifest = manifest(
         "slow_addon",
         &slow.endpoint_url(),
@@ -848,14 +841,7 @@ async fn add_ons_run_concurrently(database: TestDatabase) {
     let world = world(database).await;
     let mut publishers = Vec::new();
     for name in ["slow_a", "slow_b", "slow_c"] {
-        let slow = publisher::misbehaving(
-            &world.publisher,
-            Behavior {
-                delay: Duration::from_millis(300),
-                ..Behavior::default()
-            },
-        )
-        .await;
+        let slow = publisher::delayed(&world.publisher, Duration::from_millis(300)).await;
         world
             .add(&manifest(name, &slow.endpoint_url(), json!({})), None)
             .await;
@@ -1035,14 +1021,7 @@ mod lifecycle {
     /// request that was sent to a publisher is still recorded (and so still billed and counted).
     async fn abandoned_lookups_are_still_recorded(database: TestDatabase) {
         let world = world(database).await;
-        let slow = publisher::misbehaving(
-            &world.publisher,
-            Behavior {
-                delay: Duration::from_millis(300),
-                ..Behavior::default()
-            },
-        )
-        .await;
+        let slow = publisher::delayed(&world.publisher, Duration::from_millis(300)).await;
         world
             .add(&manifest("patient", &slow.endpoint_url(), json!({})), None)
             .await;

@@ -37,3 +37,15 @@ pub async fn misbehaving(publisher: &Credentials, behavior: Behavior) -> Running
     running.set_behavior(behavior);
     running
 }
+
+/// A publisher that answers after `delay`.
+pub async fn delayed(publisher: &Credentials, delay: std::time::Duration) -> RunningPublisher {
+    misbehaving(
+        publisher,
+        Behavior {
+            delay,
+            ..Behavior::default()
+        },
+    )
+    .await
+}
