@@ -146,14 +146,10 @@ impl PhoneBook {
     }
 
     /// How many numbers are remembered.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         let generations = self.lock();
         generations.current.len() + generations.previous.len()
-    }
-
-    /// Whether nothing is remembered.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Generations> {

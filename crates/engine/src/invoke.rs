@@ -335,7 +335,9 @@ impl Engine {
             let engine = &engine;
             futures::future::join_all(calls.into_iter().map(|call| async move {
                 match call {
-                    Call::Unavailable { name, message } => unavailable(&name, message),
+                    Call::Unavailable { name, message } => {
+                        not_invoked(&name, AddOnErrorCode::RequirementsNotMet, message)
+                    }
                     Call::Invoke(installed) => {
                         let runtime = runtime.get(&installed.unique_name).unwrap_or(no_runtime);
                         engine.invoke(&installed, point, inputs, runtime).await
@@ -350,13 +352,12 @@ impl Engine {
                 tracing::error!(%error, "an Add-on fan-out did not complete");
                 names
                     .iter()
-                    .map(|name| AddOnResult {
-                        unique_name: name.clone(),
-                        request_sid: None,
-                        outcome: Outcome::Failure {
-                            code: Some(AddOnErrorCode::InternalError.code()),
-                            message: "The Add-on could not be invoked".to_owned(),
-                        },
+                    .map(|name| {
+                        not_invoked(
+                            name,
+                            AddOnErrorCode::InternalError,
+                            "The Add-on could not be invoked".to_owned(),
+                        )
                     })
                     .collect()
             }
@@ -693,12 +694,12 @@ fn plural(n: u32) -> &'static str {
 }
 
 /// A failed result for a name that could not be invoked.
-fn unavailable(name: &str, message: String) -> AddOnResult {
+fn not_invoked(name: &str, code: AddOnErrorCode, message: String) -> AddOnResult {
     AddOnResult {
         unique_name: name.to_owned(),
         request_sid: None,
         outcome: Outcome::Failure {
-            code: Some(AddOnErrorCode::RequirementsNotMet.code()),
+            code: Some(code.code()),
             message,
         },
     }

@@ -3,7 +3,8 @@
 //!
 //! Each statement is written once, with `$n` placeholders that both backends accept, and runs
 //! on whichever pool the store was opened with ([`on_backend!`] expands it for each). Where the
-//! two SQL dialects differ, the difference is spelled out at that place. Every function that
+//! two SQL dialects differ, the difference is spelled out at that place (the multi-row insert
+//! of request records numbers its parameters per backend). Every function that
 //! reads an account's data takes that account's SID.
 #![forbid(unsafe_code)]
 

@@ -1,5 +1,6 @@
 //! Add-on request records, written in batches by the engine's recorder.
 
+use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
 
 use addons_domain::sid::{AccountSid, RequestSid};
@@ -100,8 +101,7 @@ fn insert_statement(rows: usize, placeholders: Placeholders) -> String {
             }
             match placeholders {
                 Placeholders::Numbered => {
-                    sql.push('$');
-                    sql.push_str(&(row * COLUMNS + column + 1).to_string());
+                    let _ = write!(sql, "${}", row * COLUMNS + column + 1);
                 }
                 Placeholders::Anonymous => sql.push('?'),
             }
@@ -136,18 +136,16 @@ impl Store {
             crate::Backend::Postgres(_) => Placeholders::Numbered,
             crate::Backend::Sqlite(_) => Placeholders::Anonymous,
         };
-        // JSON text is rendered before the transaction opens.
-        let attempts: Vec<String> = records.iter().map(|r| r.attempts.to_string()).collect();
         on_backend!(self, pool => {
             let mut tx = pool.begin().await?;
-            for (chunk, attempts) in records.chunks(ROWS_PER_STATEMENT).zip(attempts.chunks(ROWS_PER_STATEMENT)) {
+            for chunk in records.chunks(ROWS_PER_STATEMENT) {
                 let sql: Arc<str> = if chunk.len() == ROWS_PER_STATEMENT {
                     full_chunk_statement(placeholders)
                 } else {
                     insert_statement(chunk.len(), placeholders).into()
                 };
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for (record, attempts) in chunk.iter().zip(attempts) {
+                for record in chunk {
                     query = query
                         .bind(record.request_sid.as_str())
                         .bind(record.account_sid.as_str())
@@ -169,7 +167,7 @@ impl Store {
                         .bind(record.pricing_model.as_str())
                         .bind(record.unit_price_nanos)
                         .bind(record.units)
-                        .bind(attempts.as_str())
+                        .bind(record.attempts.to_string())
                         .bind(record.latency_ms)
                         .bind(record.date_created);
                 }
