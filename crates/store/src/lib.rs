@@ -256,6 +256,17 @@ macro_rules! announce_change {
 }
 pub(crate) use announce_change;
 
+/// Begins an SQLite transaction that writes. `BEGIN IMMEDIATE` takes the write lock at once,
+/// waiting for another writer (the busy timeout) if need be. A deferred `BEGIN` would take it
+/// only at the first write, and a transaction that has read by then cannot wait for it: when
+/// another connection has committed since its read, SQLite fails it with "database is
+/// locked" at once.
+pub(crate) async fn begin_sqlite_write(
+    pool: &SqlitePool,
+) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}
+
 /// Runs `$body` in a transaction (`$tx`) on whichever backend, announcing a catalog change on
 /// PostgreSQL before committing.
 macro_rules! in_catalog_transaction {
@@ -269,7 +280,7 @@ macro_rules! in_catalog_transaction {
                 value
             }
             $crate::Backend::Sqlite(pool) => {
-                let mut $tx = pool.begin().await?;
+                let mut $tx = $crate::begin_sqlite_write(pool).await?;
                 let value = $body;
                 $tx.commit().await?;
                 value

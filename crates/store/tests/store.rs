@@ -575,7 +575,58 @@ mod measurements {
     }
 }
 
+/// Catalog writes that read before they write (an install checks for the account's XD) do
+/// not fail while request records are being stored from another connection.
+async fn catalog_writes_wait_for_record_batches(database: TestDatabase) {
+    let store = open(&database).await;
+    let publisher = account(&store, AccountRole::Publisher).await;
+    let developer = account(&store, AccountRole::Developer).await;
+    let add_on = store
+        .create_add_on(
+            &publisher,
+            "busy_lookup",
+            AddOnKind::PhoneNumber,
+            version(&[IntegrationPoint::Lookups], "v1"),
+        )
+        .await
+        .expect("creates");
+    let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let recorder = {
+        let (store, writing, developer) = (store.clone(), writing.clone(), developer.clone());
+        tokio::spawn(async move {
+            let mut n = 0;
+            while writing.load(std::sync::atomic::Ordering::Relaxed) {
+                let batch: Vec<AddOnRequestRecord> =
+                    (0..50).map(|i| sample_record(&developer, n + i)).collect();
+                store
+                    .insert_add_on_requests(&batch)
+                    .await
+                    .expect("stores a batch");
+                n += 50;
+            }
+        })
+    };
+    for i in 0..40 {
+        store
+            .create_install(
+                &developer,
+                NewInstall {
+                    add_on_sid: add_on.sid.clone(),
+                    version_sid: add_on.latest.sid.clone(),
+                    unique_name: format!("busy_{i}"),
+                    configuration: json!({}),
+                    extensions: Vec::new(),
+                },
+            )
+            .await
+            .expect("installs while records are stored");
+    }
+    writing.store(false, std::sync::atomic::Ordering::Relaxed);
+    recorder.await.expect("the writer finishes");
+}
+
 addons_testkit::on_both_backends!(
+    catalog_writes_wait_for_record_batches,
     request_records_round_trip_in_batches,
     accounts_keep_their_tokens_sealed,
     add_ons_and_versions,
