@@ -2,7 +2,8 @@
 //! (in the order requested), each with its request SID, status, message, code and result.
 
 use addons_domain::sid::RequestSid;
-use serde_json::{Map, Value, json};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
 
 /// What one Add-on produced.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,50 +35,75 @@ impl AddOnResult {
     pub fn succeeded(&self) -> bool {
         matches!(self.outcome, Outcome::Success(_))
     }
+}
 
-    /// The result as it appears under `results`.
-    pub fn to_json(&self) -> Value {
-        let (status, message, code, result) = match &self.outcome {
-            Outcome::Success(result) => ("successful", Value::Null, Value::Null, result.clone()),
-            Outcome::Failure { code, message } => (
-                "failed",
-                Value::String(message.clone()),
-                code.map_or(Value::Null, Value::from),
-                Value::Null,
-            ),
-        };
-        json!({
-            "request_sid": self.request_sid,
-            "status": status,
-            "message": message,
-            "code": code,
-            "result": result,
-        })
+/// The result as it appears under `results`.
+impl Serialize for AddOnResult {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(5))?;
+        map.serialize_entry("request_sid", &self.request_sid)?;
+        match &self.outcome {
+            Outcome::Success(result) => {
+                map.serialize_entry("status", "successful")?;
+                map.serialize_entry("message", &())?;
+                map.serialize_entry("code", &())?;
+                map.serialize_entry("result", result)?;
+            }
+            Outcome::Failure { code, message } => {
+                map.serialize_entry("status", "failed")?;
+                map.serialize_entry("message", message)?;
+                map.serialize_entry("code", code)?;
+                map.serialize_entry("result", &())?;
+            }
+        }
+        map.end()
     }
 }
 
-/// The envelope. Its status is `successful` unless every Add-on failed; the per-result
-/// statuses say which did.
+/// The envelope over a Lookup's or an event's results, serialized as it is sent: its status
+/// is `successful` unless every Add-on failed; the per-result statuses say which did. It
+/// borrows the results, so that a response is written without building a JSON tree first.
+#[derive(Debug, Clone, Copy)]
+pub struct Envelope<'a>(pub &'a [AddOnResult]);
+
+impl Serialize for Envelope<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        struct Results<'a>(&'a [AddOnResult]);
+        impl Serialize for Results<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut map = serializer.serialize_map(Some(self.0.len()))?;
+                for result in self.0 {
+                    map.serialize_entry(&result.unique_name, result)?;
+                }
+                map.end()
+            }
+        }
+
+        let results = self.0;
+        let all_failed = !results.is_empty() && results.iter().all(|r| !r.succeeded());
+        let mut map = serializer.serialize_map(Some(4))?;
+        if all_failed {
+            map.serialize_entry("status", "failed")?;
+            map.serialize_entry("message", "Every requested Add-on failed; each result says why")?;
+        } else {
+            map.serialize_entry("status", "successful")?;
+            map.serialize_entry("message", &())?;
+        }
+        map.serialize_entry("code", &())?;
+        map.serialize_entry("results", &Results(results))?;
+        map.end()
+    }
+}
+
+/// The envelope as a JSON value (see [`Envelope`]).
 pub fn envelope(results: &[AddOnResult]) -> Value {
-    let mut map = Map::with_capacity(results.len());
-    for result in results {
-        map.insert(result.unique_name.clone(), result.to_json());
-    }
-    let all_failed = !results.is_empty() && results.iter().all(|r| !r.succeeded());
-    if all_failed {
-        json!({
-            "status": "failed",
-            "message": "Every requested Add-on failed; each result says why",
-            "code": Value::Null,
-            "results": map,
-        })
-    } else {
-        json!({"status": "successful", "message": Value::Null, "code": Value::Null, "results": map})
-    }
+    serde_json::to_value(Envelope(results)).unwrap_or(Value::Null)
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]

@@ -21,5 +21,5 @@ pub mod request;
 pub mod retry;
 
 pub use catalog::{Account, Catalog, CompiledVersion, Installed};
-pub use envelope::{AddOnResult, Outcome, envelope};
+pub use envelope::{AddOnResult, Envelope, Outcome, envelope};
 pub use invoke::{Audio, Engine, EngineOptions, Inputs, RuntimeFields};

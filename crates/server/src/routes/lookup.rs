@@ -11,11 +11,13 @@ use std::collections::HashMap;
 
 use addons_domain::kind::IntegrationPoint;
 use addons_domain::phone::LineType;
-use addons_engine::{Inputs, RuntimeFields, envelope};
+use addons_engine::{Envelope, Inputs, RuntimeFields};
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::auth::Authenticated;
@@ -35,7 +37,7 @@ async fn lookup(
     base: BaseUrl,
     Path(number): Path<String>,
     Query(query): Query,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let parsed = state
         .engine
         .parse_number(&number, query.get("CountryCode"))
@@ -90,29 +92,44 @@ async fn lookup(
             .insert(field.to_owned(), value.clone());
     }
 
-    let add_ons = if names.is_empty() {
-        Value::Null
+    let results = if names.is_empty() {
+        None
     } else {
         let inputs = Inputs {
             primary_address: Some(parsed.e164.clone()),
             ..Inputs::default()
         };
-        let results = state
-            .engine
-            .invoke_named(&account.sid, IntegrationPoint::Lookups, names, inputs, runtime)
-            .await;
-        envelope(&results)
+        Some(
+            state
+                .engine
+                .invoke_named(&account.sid, IntegrationPoint::Lookups, names, inputs, runtime)
+                .await,
+        )
     };
 
-    Ok(Json(json!({
-        "caller_name": caller_name,
-        "country_code": parsed.country_code,
-        "phone_number": parsed.e164,
-        "national_format": parsed.national_format,
-        "carrier": carrier,
-        "add_ons": add_ons,
-        "url": base.join(&format!("/v1/PhoneNumbers/{}", parsed.e164)),
-    })))
+    let body = LookupBody {
+        caller_name,
+        country_code: parsed.country_code.as_deref(),
+        phone_number: &parsed.e164,
+        national_format: &parsed.national_format,
+        carrier,
+        add_ons: results.as_deref().map(Envelope),
+        url: base.join(&format!("/v1/PhoneNumbers/{}", parsed.e164)),
+    };
+    // Serialized here, while the answer still borrows the parsed number and the results.
+    Ok(Json(body).into_response())
+}
+
+/// A Lookup answer, in Twilio's field order, written straight from the results.
+#[derive(Serialize)]
+struct LookupBody<'a> {
+    caller_name: Value,
+    country_code: Option<&'a str>,
+    phone_number: &'a str,
+    national_format: &'a str,
+    carrier: Value,
+    add_ons: Option<Envelope<'a>>,
+    url: String,
 }
 
 fn simulated_carrier(line_type: LineType) -> Value {
