@@ -17,6 +17,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
+use axum::serve::ListenerExt;
 use base64::Engine as _;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -188,7 +189,13 @@ impl Application {
         let engine = Arc::clone(&self.state.engine);
         let stopping = Arc::new(tokio::sync::Notify::new());
         let notify = Arc::clone(&stopping);
-        let server = axum::serve(self.listener, router(self.state)).with_graceful_shutdown(async move {
+        // No Nagle delay: an answer goes out as soon as it is written.
+        let listener = self.listener.tap_io(|stream| {
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::debug!(%error, "could not set TCP_NODELAY on a connection");
+            }
+        });
+        let server = axum::serve(listener, router(self.state)).with_graceful_shutdown(async move {
             shutdown.await;
             notify.notify_one();
         });
