@@ -4,6 +4,7 @@
 //! (status, size, JSON, a reported error); apply the **response validation schema**; decide
 //! billing; apply **response cleaning**; and record everything, off the response path.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -391,15 +392,15 @@ impl Engine {
         let latency = started.elapsed();
 
         let name = installed.unique_name.as_str();
-        let outcome_label = match &verdict.outcome {
-            Outcome::Success(_) => "success".to_owned(),
+        let outcome_label: Cow<'static, str> = match &verdict.outcome {
+            Outcome::Success(_) => Cow::Borrowed("success"),
             Outcome::Failure { code, .. } => {
-                code.map_or_else(|| "publisher_error".to_owned(), |c| c.to_string())
+                code.map_or(Cow::Borrowed("publisher_error"), |c| Cow::Owned(c.to_string()))
             }
         };
         self.metrics
             .requests
-            .with_label_values(&[name, outcome_label.as_str()])
+            .with_label_values(&[name, outcome_label.as_ref()])
             .inc();
         self.metrics
             .seconds

@@ -123,25 +123,48 @@ async fn write_loop(
     counters: Counters,
 ) {
     let mut batch: Vec<AddOnRequestRecord> = Vec::with_capacity(batch_size);
+    let mut arrived: Vec<Message> = Vec::with_capacity(batch_size);
     let mut closing: Option<oneshot::Sender<()>> = None;
     while closing.is_none() {
-        let Some(first) = receiver.recv().await else { break };
-        match first {
-            Message::Record(record) => batch.push(*record),
-            Message::Close(done) => closing = Some(done),
+        // Everything already queued is taken at once: one wake-up and one timer per batch,
+        // not per record.
+        if receiver.recv_many(&mut arrived, batch_size).await == 0 {
+            break;
         }
-        let deadline = Instant::now() + flush_interval;
+        take(&mut arrived, &mut batch, &mut closing);
+        let deadline = tokio::time::sleep_until(Instant::now() + flush_interval);
+        tokio::pin!(deadline);
         while closing.is_none() && batch.len() < batch_size {
-            match tokio::time::timeout_at(deadline, receiver.recv()).await {
-                Ok(Some(Message::Record(record))) => batch.push(*record),
-                Ok(Some(Message::Close(done))) => closing = Some(done),
-                Ok(None) | Err(_) => break,
+            tokio::select! {
+                biased;
+                received = receiver.recv_many(&mut arrived, batch_size - batch.len()) => {
+                    if received == 0 {
+                        break;
+                    }
+                    take(&mut arrived, &mut batch, &mut closing);
+                }
+                () = &mut deadline => break,
             }
         }
         write(&store, &mut batch, &counters, closing.is_some()).await;
     }
     if let Some(done) = closing {
         let _ = done.send(());
+    }
+}
+
+/// Moves what arrived into the batch; a close request ends the batch once what arrived with
+/// it is in.
+fn take(
+    arrived: &mut Vec<Message>,
+    batch: &mut Vec<AddOnRequestRecord>,
+    closing: &mut Option<oneshot::Sender<()>>,
+) {
+    for message in arrived.drain(..) {
+        match message {
+            Message::Record(record) => batch.push(*record),
+            Message::Close(done) => *closing = Some(done),
+        }
     }
 }
 
