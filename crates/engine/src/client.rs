@@ -195,6 +195,9 @@ impl PublisherClient {
             .tcp_nodelay(true)
             .tls_version_min(reqwest::tls::Version::TLS_1_2)
             .redirect(policy)
+            // The engine retries (with the same request SID, within the Add-on's count and
+            // TTL); reqwest's own retry layer would only clone every request in case.
+            .retry(reqwest::retry::never().max_retries_per_request(0))
             .no_proxy()
             .user_agent("TwilioProxy/1.1");
         for pem in &options.extra_root_certificates {
@@ -234,14 +237,11 @@ impl PublisherClient {
     }
 
     async fn exchange(&self, outbound: &Outbound, max_bytes: u64) -> Result<Answer, SendError> {
-        let mut response = self
-            .client
-            .request(outbound.method.clone(), outbound.url.clone())
-            .headers(outbound.headers.clone())
-            .body(outbound.body.clone())
-            .send()
-            .await
-            .map_err(classify)?;
+        // Built in place: the headers are moved in whole rather than merged one by one.
+        let mut request = reqwest::Request::new(outbound.method.clone(), outbound.url.clone());
+        *request.headers_mut() = outbound.headers.clone();
+        *request.body_mut() = Some(outbound.body.clone().into());
+        let mut response = self.client.execute(request).await.map_err(classify)?;
         let status = response.status().as_u16();
         let content_type = response
             .headers()
