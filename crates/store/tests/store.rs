@@ -5,8 +5,8 @@ use addons_domain::manifest::Secret;
 use addons_domain::sid::{AccountSid, AddOnSid, InstalledAddOnSid, RequestSid};
 use addons_store::crypto::{KEY_LEN, token_hash};
 use addons_store::{
-    AccountRole, AddOnRequestRecord, InstallUpdate, NewAccount, NewInstall, NewVersion, PageRequest, Store,
-    StoreError, Vault,
+    AccountRole, AddOnRecord, AddOnRequestRecord, InstallUpdate, NewAccount, NewInstall, NewVersion,
+    PageRequest, Store, StoreError, Vault,
 };
 use addons_testkit::TestDatabase;
 use serde_json::json;
@@ -39,6 +39,19 @@ fn version(points: &[IntegrationPoint], marker: &str) -> NewVersion {
         auth_secret: Some(Secret::new(format!("secret-{marker}"))),
         integration_points: points.to_vec(),
     }
+}
+
+/// A phone-number Add-on for Lookup, at its first version.
+async fn lookup_add_on(store: &Store, publisher: &AccountSid, unique_name: &str) -> AddOnRecord {
+    store
+        .create_add_on(
+            publisher,
+            unique_name,
+            AddOnKind::PhoneNumber,
+            version(&[IntegrationPoint::Lookups], "v1"),
+        )
+        .await
+        .expect("creates")
 }
 
 const FIRST: PageRequest = PageRequest {
@@ -103,15 +116,7 @@ async fn add_ons_and_versions(database: TestDatabase) {
     let publisher = account(&store, AccountRole::Publisher).await;
     let other_publisher = account(&store, AccountRole::Publisher).await;
 
-    let add_on = store
-        .create_add_on(
-            &publisher,
-            "acme_lookup",
-            AddOnKind::PhoneNumber,
-            version(&[IntegrationPoint::Lookups], "v1"),
-        )
-        .await
-        .expect("creates");
+    let add_on = lookup_add_on(&store, &publisher, "acme_lookup").await;
     assert_eq!(add_on.latest.number, 1);
 
     let clash = store
@@ -213,15 +218,7 @@ async fn add_ons_and_versions(database: TestDatabase) {
 async fn concurrent_publications_get_distinct_numbers(database: TestDatabase) {
     let store = open(&database).await;
     let publisher = account(&store, AccountRole::Publisher).await;
-    let add_on = store
-        .create_add_on(
-            &publisher,
-            "busy",
-            AddOnKind::PhoneNumber,
-            version(&[IntegrationPoint::Lookups], "v1"),
-        )
-        .await
-        .expect("creates");
+    let add_on = lookup_add_on(&store, &publisher, "busy").await;
     let tasks: Vec<_> = (0..6)
         .map(|i| {
             let store = store.clone();
@@ -581,15 +578,7 @@ async fn catalog_writes_wait_for_record_batches(database: TestDatabase) {
     let store = open(&database).await;
     let publisher = account(&store, AccountRole::Publisher).await;
     let developer = account(&store, AccountRole::Developer).await;
-    let add_on = store
-        .create_add_on(
-            &publisher,
-            "busy_lookup",
-            AddOnKind::PhoneNumber,
-            version(&[IntegrationPoint::Lookups], "v1"),
-        )
-        .await
-        .expect("creates");
+    let add_on = lookup_add_on(&store, &publisher, "busy_lookup").await;
     let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let recorder = {
         let (store, writing, developer) = (store.clone(), writing.clone(), developer.clone());
