@@ -2,19 +2,39 @@
 //! the connection pool, TLS (1.2 at least), the redirect limit, the guard against private
 //! addresses, the attempt's timeout and the size cap, and reports each failure as its own kind.
 //! Whether to retry is the caller's decision, made on the typed error.
+//!
+//! It is hyper's pooled client with rustls (the platform's roots plus any extra ones), not a
+//! higher-level client: the request path sends the URL it signed without parsing it again, and
+//! redirects are followed here, where the private-address guard can see every hop.
 
+use std::borrow::Cow;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use addons_domain::error_code::AddOnErrorCode;
 use bytes::{Bytes, BytesMut};
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use reqwest::header::HeaderMap;
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Body as _;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::dns::Name;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use url::Url;
 
 /// At most this many redirects are followed (Twilio's limit; more is error 61008).
 pub const MAX_REDIRECTS: usize = 5;
+
+/// The `User-Agent` of every request, as Twilio's own Add-on requests send.
+const USER_AGENT: &str = "TwilioProxy/1.1";
 
 /// How the client is built.
 #[derive(Debug, Clone)]
@@ -44,7 +64,7 @@ impl Default for ClientOptions {
 #[derive(Debug, Clone)]
 pub struct Outbound {
     /// Method.
-    pub method: reqwest::Method,
+    pub method: Method,
     /// The URL exactly as signed.
     pub url: Url,
     /// Headers.
@@ -110,7 +130,7 @@ impl SendError {
 /// The client.
 #[derive(Debug, Clone)]
 pub struct PublisherClient {
-    client: reqwest::Client,
+    client: Client<HttpsConnector<HttpConnector<Resolver>>, Full<Bytes>>,
     block_private_networks: bool,
 }
 
@@ -143,20 +163,36 @@ pub fn is_public(ip: IpAddr) -> bool {
     }
 }
 
-/// A resolver that drops non-public addresses.
-#[derive(Debug)]
-struct PublicOnly;
+/// The system resolver, dropping non-public addresses when the guard is on. (Addresses
+/// written in the URL never reach it: [`host_is_blocked`] checks those, on every hop.)
+#[derive(Debug, Clone)]
+struct Resolver {
+    public_only: bool,
+}
 
-impl Resolve for PublicOnly {
-    fn resolve(&self, name: Name) -> Resolving {
-        let host = name.as_str().to_owned();
+type Resolving = Pin<Box<dyn Future<Output = Result<std::vec::IntoIter<SocketAddr>, std::io::Error>> + Send>>;
+
+impl tower::Service<Name> for Resolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = std::io::Error;
+    type Future = Resolving;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        let public_only = self.public_only;
         Box::pin(async move {
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let public: Vec<SocketAddr> = found.into_iter().filter(|a| is_public(a.ip())).collect();
-            if public.is_empty() {
-                return Err(format!("{host} resolves to no public address").into());
+            let host = name.as_str();
+            let found = tokio::net::lookup_host((host, 0)).await?;
+            let usable: Vec<SocketAddr> = found.filter(|a| !public_only || is_public(a.ip())).collect();
+            if usable.is_empty() {
+                return Err(std::io::Error::other(format!(
+                    "{host} resolves to no public address"
+                )));
             }
-            Ok(Box::new(public.into_iter()) as Addrs)
+            Ok(usable.into_iter())
         })
     }
 }
@@ -170,55 +206,53 @@ fn host_is_blocked(url: &Url) -> bool {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("redirected to a non-public address")]
-struct BlockedRedirect;
+/// The rustls configuration: TLS 1.2 or 1.3, certificates checked against the platform's
+/// roots plus `extra_roots` (PEM).
+fn tls_config(extra_roots: &[Vec<u8>]) -> Result<rustls::ClientConfig, String> {
+    let mut roots: Vec<CertificateDer<'static>> = Vec::new();
+    for pem in extra_roots {
+        for certificate in CertificateDer::pem_slice_iter(pem) {
+            roots.push(certificate.map_err(|e| format!("a root certificate: {e}"))?);
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(roots, Arc::clone(&provider))
+        .map_err(|e| format!("the certificate verifier: {e}"))?;
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| format!("the TLS versions: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth())
+}
 
 impl PublisherClient {
-    /// Builds the client. Requires a rustls crypto provider to be installed (see
-    /// [`install_crypto_provider`]).
+    /// Builds the client.
     pub fn new(options: &ClientOptions) -> Result<PublisherClient, String> {
         install_crypto_provider();
         let block = options.block_private_networks;
-        let policy = reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() > MAX_REDIRECTS {
-                attempt.error(TooManyRedirectsMarker)
-            } else if block && host_is_blocked(attempt.url()) {
-                attempt.error(BlockedRedirect)
-            } else {
-                attempt.follow()
-            }
-        });
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(options.connect_timeout)
+        let mut http = HttpConnector::new_with_resolver(Resolver { public_only: block });
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(options.connect_timeout));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls_config(&options.extra_root_certificates)?)
+            .https_or_http()
+            .enable_all_versions()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(options.pool_idle_timeout)
-            .tcp_nodelay(true)
-            .tls_version_min(reqwest::tls::Version::TLS_1_2)
-            .redirect(policy)
-            // The engine retries (with the same request SID, within the Add-on's count and
-            // TTL); reqwest's own retry layer would only clone every request in case.
-            .retry(reqwest::retry::never().max_retries_per_request(0))
-            .no_proxy()
-            .user_agent("TwilioProxy/1.1");
-        for pem in &options.extra_root_certificates {
-            let certificate =
-                reqwest::Certificate::from_pem(pem).map_err(|e| format!("a root certificate: {e}"))?;
-            builder = builder.add_root_certificate(certificate);
-        }
-        if block {
-            builder = builder.dns_resolver(Arc::new(PublicOnly));
-        }
-        let client = builder
-            .build()
-            .map_err(|e| format!("building the HTTP client: {e}"))?;
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .build(https);
         Ok(PublisherClient {
             client,
             block_private_networks: block,
         })
     }
 
-    /// Sends one attempt: the whole exchange, body included, within `timeout`, and the body
-    /// read only up to `max_bytes`.
+    /// Sends one attempt: the whole exchange, redirects and body included, within `timeout`,
+    /// and the body read only up to `max_bytes`.
     pub async fn send(
         &self,
         outbound: &Outbound,
@@ -237,57 +271,178 @@ impl PublisherClient {
     }
 
     async fn exchange(&self, outbound: &Outbound, max_bytes: u64) -> Result<Answer, SendError> {
-        // Built in place: the headers are moved in whole rather than merged one by one.
-        let mut request = reqwest::Request::new(outbound.method.clone(), outbound.url.clone());
-        *request.headers_mut() = outbound.headers.clone();
-        *request.body_mut() = Some(outbound.body.clone().into());
-        let mut response = self.client.execute(request).await.map_err(classify)?;
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        if response.content_length().is_some_and(|length| length > max_bytes) {
-            return Err(SendError::TooLarge(max_bytes));
-        }
-        let mut body = BytesMut::new();
-        while let Some(chunk) = response.chunk().await.map_err(classify)? {
-            if body.len() as u64 + chunk.len() as u64 > max_bytes {
-                // Dropping the response closes the connection: the rest is never read.
-                return Err(SendError::TooLarge(max_bytes));
+        let mut hop = Hop {
+            method: outbound.method.clone(),
+            url: Cow::Borrowed(&outbound.url),
+            with_body: true,
+            with_credentials: true,
+        };
+        for redirects in 0.. {
+            let response = self
+                .client
+                .request(hop.request(outbound)?)
+                .await
+                .map_err(classify)?;
+            let Some(location) = redirect_location(&response) else {
+                return read_answer(response, max_bytes).await;
+            };
+            if redirects == MAX_REDIRECTS {
+                return Err(SendError::TooManyRedirects);
             }
-            body.extend_from_slice(&chunk);
+            let next = location
+                .to_str()
+                .ok()
+                .and_then(|location| hop.url.join(location).ok())
+                .filter(|next| matches!(next.scheme(), "http" | "https"))
+                .ok_or_else(|| SendError::Transport("a redirect to an invalid location".to_owned()))?;
+            if self.block_private_networks && host_is_blocked(&next) {
+                return Err(SendError::Blocked("a redirect target".to_owned()));
+            }
+            hop.follow(response.status(), next);
         }
-        Ok(Answer {
-            status,
-            content_type,
-            body: body.freeze(),
-        })
+        unreachable!("the redirect loop returns")
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("too many redirects")]
-struct TooManyRedirectsMarker;
+/// Where one request of an exchange goes, and what it still carries after the redirects so far.
+struct Hop<'a> {
+    method: Method,
+    url: Cow<'a, Url>,
+    /// Whether the body (and its headers) is still sent: a 301, 302 or 303 turns the request
+    /// into a GET without one.
+    with_body: bool,
+    /// Whether credentials are still sent: they are dropped once a redirect leaves the origin.
+    with_credentials: bool,
+}
 
-fn classify(error: reqwest::Error) -> SendError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
-    while let Some(cause) = source {
-        if cause.is::<TooManyRedirectsMarker>() {
-            return SendError::TooManyRedirects;
+/// Headers dropped with the body.
+const BODY_HEADERS: [header::HeaderName; 4] = [
+    header::CONTENT_TYPE,
+    header::CONTENT_LENGTH,
+    header::CONTENT_ENCODING,
+    header::TRANSFER_ENCODING,
+];
+
+/// Headers dropped when a redirect leaves the origin.
+const CREDENTIAL_HEADERS: [header::HeaderName; 3] =
+    [header::AUTHORIZATION, header::COOKIE, header::PROXY_AUTHORIZATION];
+
+impl Hop<'_> {
+    fn request(&self, outbound: &Outbound) -> Result<Request<Full<Bytes>>, SendError> {
+        let uri = Uri::try_from(self.url.as_str())
+            .map_err(|e| SendError::Transport(format!("the URL cannot be sent: {e}")))?;
+        let body = if self.with_body {
+            outbound.body.clone()
+        } else {
+            Bytes::new()
+        };
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = uri;
+        let headers = request.headers_mut();
+        *headers = outbound.headers.clone();
+        if !self.with_body {
+            for name in &BODY_HEADERS {
+                headers.remove(name);
+            }
         }
-        if cause.is::<BlockedRedirect>() {
-            return SendError::Blocked("a redirect target".to_owned());
+        if !self.with_credentials {
+            for name in &CREDENTIAL_HEADERS {
+                headers.remove(name);
+            }
         }
-        source = cause.source();
+        headers
+            .entry(header::USER_AGENT)
+            .or_insert(HeaderValue::from_static(USER_AGENT));
+        headers
+            .entry(header::ACCEPT)
+            .or_insert(HeaderValue::from_static("*/*"));
+        Ok(request)
     }
-    if error.is_redirect() {
-        SendError::TooManyRedirects
-    } else if error.is_connect() {
+
+    /// Moves to the redirect's target, as browsers and HTTP clients do: 307 and 308 repeat
+    /// the request; 303 (and 301 or 302 after a POST) fetch the target with a GET.
+    fn follow(&mut self, status: StatusCode, next: Url) {
+        let becomes_get = match status {
+            StatusCode::SEE_OTHER => self.method != Method::HEAD,
+            StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND => self.method == Method::POST,
+            _ => false,
+        };
+        if becomes_get {
+            self.method = Method::GET;
+            self.with_body = false;
+        }
+        if next.origin() != self.url.origin() {
+            self.with_credentials = false;
+        }
+        self.url = Cow::Owned(next);
+    }
+}
+
+/// The `Location` of a redirect the client follows, if the response is one.
+fn redirect_location<B>(response: &http::Response<B>) -> Option<&HeaderValue> {
+    match response.status() {
+        StatusCode::MOVED_PERMANENTLY
+        | StatusCode::FOUND
+        | StatusCode::SEE_OTHER
+        | StatusCode::TEMPORARY_REDIRECT
+        | StatusCode::PERMANENT_REDIRECT => response.headers().get(header::LOCATION),
+        _ => None,
+    }
+}
+
+/// Reads the answer's body, up to `max_bytes`: a declared length over the cap is refused
+/// before reading, and a body streamed past it is dropped (closing the connection) at once.
+async fn read_answer(
+    response: http::Response<hyper::body::Incoming>,
+    max_bytes: u64,
+) -> Result<Answer, SendError> {
+    let (parts, mut incoming) = response.into_parts();
+    if incoming.size_hint().lower() > max_bytes {
+        return Err(SendError::TooLarge(max_bytes));
+    }
+    // Most answers arrive in one piece, which is kept without copying.
+    let mut first: Option<Bytes> = None;
+    let mut rest = BytesMut::new();
+    let mut length: u64 = 0;
+    while let Some(frame) = incoming.frame().await {
+        let frame = frame.map_err(|e| SendError::Transport(root_cause(&e)))?;
+        let Ok(chunk) = frame.into_data() else {
+            continue;
+        };
+        length += chunk.len() as u64;
+        if length > max_bytes {
+            return Err(SendError::TooLarge(max_bytes));
+        }
+        match &first {
+            None => first = Some(chunk),
+            Some(_) => rest.extend_from_slice(&chunk),
+        }
+    }
+    let body = match first {
+        None => Bytes::new(),
+        Some(first) if rest.is_empty() => first,
+        Some(first) => {
+            let mut whole = BytesMut::with_capacity(first.len() + rest.len());
+            whole.extend_from_slice(&first);
+            whole.extend_from_slice(&rest);
+            whole.freeze()
+        }
+    };
+    Ok(Answer {
+        status: parts.status.as_u16(),
+        content_type: parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        body,
+    })
+}
+
+fn classify(error: hyper_util::client::legacy::Error) -> SendError {
+    if error.is_connect() {
         SendError::Connect(root_cause(&error))
-    } else if error.is_timeout() {
-        SendError::Timeout(Duration::ZERO)
     } else {
         SendError::Transport(root_cause(&error))
     }
@@ -303,15 +458,322 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     message
 }
 
-/// Installs the ring crypto provider for rustls, once per process (reqwest is built without a
-/// default provider so that only one is compiled in).
+/// Installs the ring crypto provider as rustls's process default, once (the other TLS users
+/// in the process, such as PostgreSQL connections, rely on it; this client names its own).
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 #[cfg(test)]
 mod tests {
+    use std::convert::Infallible;
+    use std::sync::Mutex;
+
+    use http_body_util::combinators::BoxBody;
+    use http_body_util::{Full, StreamBody};
+    use hyper::body::{Frame, Incoming};
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+    use tokio::net::TcpListener;
+
     use super::*;
+
+    /// What the test server saw of one request.
+    #[derive(Debug, Clone)]
+    struct Seen {
+        method: Method,
+        path: String,
+        authorization: Option<String>,
+        content_type: Option<String>,
+        user_agent: Option<String>,
+        body: Bytes,
+    }
+
+    type Reply = http::Response<BoxBody<Bytes, Infallible>>;
+
+    fn reply(status: u16, location: Option<&str>, body: BoxBody<Bytes, Infallible>) -> Reply {
+        let mut response = http::Response::new(body);
+        *response.status_mut() = StatusCode::from_u16(status).expect("a status");
+        if let Some(location) = location {
+            response.headers_mut().insert(
+                header::LOCATION,
+                HeaderValue::from_str(location).expect("a location"),
+            );
+        }
+        response
+    }
+
+    fn text(body: &'static str) -> BoxBody<Bytes, Infallible> {
+        Full::new(Bytes::from_static(body.as_bytes())).boxed()
+    }
+
+    /// Answers by path: `/hops/N` redirects N more times, `/see-other` (303), `/temporary`
+    /// (307) and `/found` (302) redirect to `/echo`, `/elsewhere` to `/echo` on `localhost`
+    /// (another origin), `/big` is 1000 bytes with a length, `/chunked` 1000 bytes without.
+    fn route(port: u16, path: &str) -> Reply {
+        if let Some(hops) = path.strip_prefix("/hops/") {
+            let hops: u32 = hops.parse().expect("a hop count");
+            return if hops == 0 {
+                reply(200, None, text("arrived"))
+            } else {
+                reply(302, Some(&format!("/hops/{}", hops - 1)), text(""))
+            };
+        }
+        match path {
+            "/see-other" => reply(303, Some("/echo"), text("")),
+            "/temporary" => reply(307, Some("/echo"), text("")),
+            "/found" => reply(302, Some("/echo"), text("")),
+            "/elsewhere" => reply(307, Some(&format!("http://localhost:{port}/echo")), text("")),
+            "/nowhere" => reply(302, Some("ftp://example.com/file"), text("")),
+            "/big" => reply(200, None, Full::new(Bytes::from(vec![b'x'; 1000])).boxed()),
+            "/chunked" => {
+                let chunks = (0..10).map(|_| Ok::<_, Infallible>(Frame::data(Bytes::from(vec![b'x'; 100]))));
+                reply(
+                    200,
+                    None,
+                    BodyExt::boxed(StreamBody::new(futures::stream::iter(chunks))),
+                )
+            }
+            _ => reply(200, None, text("{}")),
+        }
+    }
+
+    async fn seen_of(request: http::Request<Incoming>) -> Seen {
+        let header = |name: header::HeaderName| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let (authorization, content_type, user_agent) = (
+            header(header::AUTHORIZATION),
+            header(header::CONTENT_TYPE),
+            header(header::USER_AGENT),
+        );
+        let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+        let body = request.into_body().collect().await.expect("the body").to_bytes();
+        Seen {
+            method,
+            path,
+            authorization,
+            content_type,
+            user_agent,
+            body,
+        }
+    }
+
+    /// A plain HTTP test server on 127.0.0.1; returns its port and what it has seen.
+    async fn server() -> (u16, Arc<Mutex<Vec<Seen>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let port = listener.local_addr().expect("an address").port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let log = Arc::clone(&log);
+                let service = service_fn(move |request: http::Request<Incoming>| {
+                    let log = Arc::clone(&log);
+                    async move {
+                        let seen = seen_of(request).await;
+                        let answer = route(port, &seen.path);
+                        log.lock().expect("the log").push(seen);
+                        Ok::<_, Infallible>(answer)
+                    }
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service),
+                );
+            }
+        });
+        (port, seen)
+    }
+
+    fn outbound(method: Method, url: &str) -> Outbound {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer secret"));
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        Outbound {
+            method,
+            url: Url::parse(url).expect("a URL"),
+            headers,
+            body: Bytes::from_static(b"{\"number\":\"+15550001111\"}"),
+        }
+    }
+
+    fn client() -> PublisherClient {
+        PublisherClient::new(&ClientOptions::default()).expect("a client")
+    }
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    #[tokio::test]
+    async fn follows_five_redirects_and_refuses_a_sixth() {
+        let (port, seen) = server().await;
+        let client = client();
+        let five = outbound(Method::GET, &format!("http://127.0.0.1:{port}/hops/5"));
+        let answer = client.send(&five, 5 * SECOND, 1000).await.expect("an answer");
+        assert_eq!((answer.status, &answer.body[..]), (200, &b"arrived"[..]));
+        assert_eq!(seen.lock().expect("the log").len(), 6);
+
+        let six = outbound(Method::GET, &format!("http://127.0.0.1:{port}/hops/6"));
+        let error = client.send(&six, 5 * SECOND, 1000).await.expect_err("too many");
+        assert_eq!(error, SendError::TooManyRedirects);
+        assert_eq!(error.code(), AddOnErrorCode::TooManyRedirects);
+    }
+
+    #[tokio::test]
+    async fn see_other_and_found_after_post_fetch_with_get_while_307_repeats_the_post() {
+        let (port, seen) = server().await;
+        let client = client();
+        for (path, method, with_body) in [
+            ("/see-other", Method::GET, false),
+            ("/found", Method::GET, false),
+            ("/temporary", Method::POST, true),
+        ] {
+            let request = outbound(Method::POST, &format!("http://127.0.0.1:{port}{path}"));
+            client.send(&request, 5 * SECOND, 1000).await.expect("an answer");
+            let last = seen.lock().expect("the log").last().cloned().expect("a request");
+            assert_eq!((last.path.as_str(), &last.method), ("/echo", &method), "{path}");
+            assert_eq!(last.body.is_empty(), !with_body, "{path}");
+            assert_eq!(last.content_type.is_some(), with_body, "{path}");
+            assert_eq!(last.authorization.as_deref(), Some("Bearer secret"), "{path}");
+            assert_eq!(last.user_agent.as_deref(), Some(USER_AGENT), "{path}");
+        }
+    }
+
+    #[tokio::test]
+    async fn credentials_are_not_sent_to_another_origin() {
+        let (port, seen) = server().await;
+        let request = outbound(Method::POST, &format!("http://127.0.0.1:{port}/elsewhere"));
+        client()
+            .send(&request, 5 * SECOND, 1000)
+            .await
+            .expect("an answer");
+        let log = seen.lock().expect("the log");
+        assert_eq!(log[0].authorization.as_deref(), Some("Bearer secret"));
+        assert_eq!((log[1].path.as_str(), &log[1].authorization), ("/echo", &None));
+        assert_eq!(log[1].body, request.body, "a 307 keeps the body");
+    }
+
+    #[tokio::test]
+    async fn a_redirect_to_another_scheme_is_a_transport_failure() {
+        let (port, _) = server().await;
+        let request = outbound(Method::GET, &format!("http://127.0.0.1:{port}/nowhere"));
+        let error = client()
+            .send(&request, 5 * SECOND, 1000)
+            .await
+            .expect_err("refused");
+        assert!(matches!(error, SendError::Transport(_)), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn bodies_over_the_cap_are_refused_with_or_without_a_length() {
+        let (port, _) = server().await;
+        let client = client();
+        for path in ["/big", "/chunked"] {
+            let request = outbound(Method::GET, &format!("http://127.0.0.1:{port}{path}"));
+            let error = client
+                .send(&request, 5 * SECOND, 999)
+                .await
+                .expect_err("too large");
+            assert_eq!(error, SendError::TooLarge(999), "{path}");
+            let answer = client.send(&request, 5 * SECOND, 1000).await.expect("at the cap");
+            assert_eq!(answer.body.len(), 1000, "{path}");
+        }
+    }
+
+    #[tokio::test]
+    async fn refused_connections_and_blocked_addresses_are_told_apart() {
+        let closed = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let port = closed.local_addr().expect("an address").port();
+        drop(closed);
+        let request = outbound(Method::GET, &format!("http://127.0.0.1:{port}/"));
+        let error = client()
+            .send(&request, 5 * SECOND, 1000)
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(error, SendError::Connect(_)) && error.is_retryable(),
+            "{error:?}"
+        );
+
+        let guarded = PublisherClient::new(&ClientOptions {
+            block_private_networks: true,
+            ..ClientOptions::default()
+        })
+        .expect("a client");
+        for url in [
+            format!("http://127.0.0.1:{port}/"),
+            format!("http://localhost:{port}/"),
+            "http://[::1]/".to_owned(),
+        ] {
+            let error = guarded
+                .send(&outbound(Method::GET, &url), 5 * SECOND, 1000)
+                .await
+                .expect_err("blocked");
+            assert!(matches!(error, SendError::Blocked(_)), "{url}: {error:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn https_publishers_are_verified_against_the_extra_roots() {
+        install_crypto_provider();
+        let mut authority = rcgen::CertificateParams::new(Vec::<String>::new()).expect("parameters");
+        authority.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let authority =
+            rcgen::CertifiedIssuer::self_signed(authority, rcgen::KeyPair::generate().expect("a key"))
+                .expect("an authority");
+        let key = rcgen::KeyPair::generate().expect("a key");
+        let certificate = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .expect("parameters")
+            .signed_by(&key, &authority)
+            .expect("a certificate");
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![certificate.der().clone()],
+                rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).expect("a key"),
+            )
+            .expect("a server configuration");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let port = listener.local_addr().expect("an address").port();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(stream) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let service =
+                        service_fn(|_| async { Ok::<_, Infallible>(reply(200, None, text("secure"))) });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        let request = outbound(Method::GET, &format!("https://localhost:{port}/"));
+
+        let trusting = PublisherClient::new(&ClientOptions {
+            extra_root_certificates: vec![authority.pem().into_bytes()],
+            ..ClientOptions::default()
+        })
+        .expect("a client");
+        let answer = trusting
+            .send(&request, 5 * SECOND, 1000)
+            .await
+            .expect("an answer");
+        assert_eq!(&answer.body[..], b"secure");
+
+        let error = client()
+            .send(&request, 5 * SECOND, 1000)
+            .await
+            .expect_err("untrusted");
+        assert!(matches!(error, SendError::Connect(_)), "{error:?}");
+    }
 
     #[test]
     fn public_addresses() {

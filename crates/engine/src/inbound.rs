@@ -16,7 +16,7 @@ use addons_domain::sid::{AccountSid, AlertSid, CallSid, MessageSid};
 use addons_store::{AlertRecord, EventKind, InboundEventRecord};
 use bytes::Bytes;
 use chrono::{SubsecRound, Utc};
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
 use crate::catalog::Account;
 use crate::client::{Outbound, SendError};
@@ -275,9 +275,9 @@ impl Engine {
         };
         let outbound = Outbound {
             method: if is_get {
-                reqwest::Method::GET
+                http::Method::GET
             } else {
-                reqwest::Method::POST
+                http::Method::POST
             },
             url: parsed.clone(),
             headers,

@@ -18,7 +18,7 @@ use addons_domain::template::scalar_text;
 use base64::Engine as _;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
 use crate::catalog::{Account, Installed};
@@ -242,9 +242,9 @@ pub fn build(context: &RequestContext<'_>, values: &FieldValues<'_>) -> Result<O
 
     Ok(Outbound {
         method: match definition.endpoint.method {
-            HttpMethod::Get => reqwest::Method::GET,
-            HttpMethod::Post => reqwest::Method::POST,
-            HttpMethod::Put => reqwest::Method::PUT,
+            HttpMethod::Get => http::Method::GET,
+            HttpMethod::Post => http::Method::POST,
+            HttpMethod::Put => http::Method::PUT,
         },
         url,
         headers: request_headers,
