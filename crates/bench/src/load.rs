@@ -98,14 +98,14 @@ pub struct RateResult {
 }
 
 /// Collects latencies (µs) and failures from many tasks.
-struct Record {
+pub(crate) struct Record {
     histogram: Mutex<Histogram<u64>>,
     errors: AtomicU64,
     first_error: Mutex<Option<String>>,
 }
 
 impl Record {
-    fn new() -> anyhow::Result<Record> {
+    pub(crate) fn new() -> anyhow::Result<Record> {
         Ok(Record {
             // 1 µs to 60 s, three significant digits.
             histogram: Mutex::new(
@@ -117,7 +117,7 @@ impl Record {
         })
     }
 
-    fn add(&self, latency: Duration, outcome: Result<(), String>) {
+    pub(crate) fn add(&self, latency: Duration, outcome: Result<(), String>) {
         match outcome {
             Ok(()) => {
                 let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).max(1);
@@ -136,7 +136,7 @@ impl Record {
         }
     }
 
-    fn latencies(&self) -> Latencies {
+    pub(crate) fn latencies(&self) -> Latencies {
         let histogram = self.histogram.lock().unwrap_or_else(PoisonError::into_inner);
         let errors = self.errors.load(Ordering::Relaxed);
         let ms = |micros: u64| micros as f64 / 1000.0;
@@ -196,7 +196,7 @@ fn judge(target: &Target, answer: Result<Bytes, String>) -> Result<(), String> {
 }
 
 /// Sends `GET target` at `rate` requests per second: `warmup` unmeasured, then `duration`
-/// measured, and waits for every answer.
+/// measured, and waits for every answer ([`crate::open_loop`], on threads of its own).
 pub async fn fixed_rate(
     target: &Target,
     rate: f64,
@@ -208,63 +208,10 @@ pub async fn fixed_rate(
     }
     let warm = (rate * warmup.as_secs_f64()).round() as u64;
     let measured = ((rate * duration.as_secs_f64()).round() as u64).max(2);
-    let record = Arc::new(Record::new()?);
-    let client = http::client(4096);
-    let target = Arc::new(target.clone());
-    let runtime = tokio::runtime::Handle::current();
-
-    // The schedule runs on its own thread: a thread sleep is accurate to tens of
-    // microseconds, where the runtime's timer rounds to whole milliseconds and would send
-    // the requests in bursts.
-    let scheduler = {
-        let record = Arc::clone(&record);
-        tokio::task::spawn_blocking(move || {
-            let start = Instant::now() + Duration::from_millis(20);
-            let mut tasks = Vec::with_capacity(usize::try_from(warm + measured).unwrap_or(0));
-            let mut max_lag = Duration::ZERO;
-            let mut first_sent = None;
-            let mut last_sent = start;
-            for i in 0..warm + measured {
-                let scheduled = start + Duration::from_secs_f64(i as f64 / rate);
-                let now = Instant::now();
-                if scheduled > now {
-                    std::thread::sleep(scheduled - now);
-                }
-                let sent = Instant::now();
-                let counted = i >= warm;
-                if counted {
-                    max_lag = max_lag.max(sent.saturating_duration_since(scheduled));
-                    first_sent.get_or_insert(sent);
-                    last_sent = sent;
-                }
-                let (client, target, record) = (client.clone(), Arc::clone(&target), Arc::clone(&record));
-                tasks.push(runtime.spawn(async move {
-                    let answer = one_request(&client, &target).await;
-                    let latency = scheduled.elapsed();
-                    if counted {
-                        record.add(latency, judge(&target, answer));
-                    }
-                }));
-            }
-            let span = last_sent.saturating_duration_since(first_sent.unwrap_or(last_sent));
-            (tasks, max_lag, span)
-        })
-    };
-    let (tasks, max_lag, span) = scheduler.await.context("the request scheduler failed")?;
-    for task in tasks {
-        task.await.context("a request task failed")?;
-    }
-    let sent_rate = if span.is_zero() {
-        0.0
-    } else {
-        (measured - 1) as f64 / span.as_secs_f64()
-    };
-    Ok(RateResult {
-        target_rate: rate,
-        sent_rate,
-        max_dispatch_lag_ms: max_lag.as_secs_f64() * 1000.0,
-        latencies: record.latencies(),
-    })
+    let target = target.clone();
+    tokio::task::spawn_blocking(move || crate::open_loop::run(&target, rate, warm, measured))
+        .await
+        .context("the fixed-rate generator failed")?
 }
 
 /// Sends `warmup + requests` requests from `concurrency` workers, each waiting for its answer
@@ -349,6 +296,25 @@ mod tests {
             result.sent_rate
         );
         assert!(result.latencies.p50_ms > 0.0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_fixed_rate_run_counts_failed_checks_and_refused_connections() {
+        let url = publisher().await;
+        let check: Checker = Arc::new(|_: &[u8]| Err("rejected".to_owned()));
+        let target = Target::new(&url, None, Some(check)).expect("a target");
+        let result = fixed_rate(&target, 200.0, Duration::ZERO, Duration::from_millis(100))
+            .await
+            .expect("the run completes");
+        assert_eq!((result.latencies.requests, result.latencies.errors), (20, 20));
+        assert_eq!(result.latencies.first_error.as_deref(), Some("rejected"));
+
+        let port = crate::procs::free_port().expect("a free port");
+        let target = Target::new(&format!("http://127.0.0.1:{port}/"), None, None).expect("a target");
+        let result = fixed_rate(&target, 200.0, Duration::ZERO, Duration::from_millis(100))
+            .await
+            .expect("the run completes");
+        assert_eq!((result.latencies.requests, result.latencies.errors), (20, 20));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -31,6 +31,7 @@ mod gateway;
 mod http;
 mod load;
 mod nginx;
+mod open_loop;
 mod pg;
 mod procs;
 mod publisher;
