@@ -11,12 +11,13 @@
 //! failure or Ctrl-C. `bench run --help` lists the options.
 //!
 //! One run starts a fast publisher (`bench publisher`: any request answered at once with a
-//! small JSON object, `/slow` after 100 ms), nginx proxying to it, and for each storage variant
+//! small JSON object, `/slow` after 100 ms), nginx proxying to it, a bare hyper proxy to it
+//! (`bench proxy`: the gateway's stack doing nothing but pass requests on), and for each storage variant
 //! (SQLite, PostgreSQL) a gateway (`addons-gateway serve`) set up over its HTTP APIs with 5
 //! Add-ons on the publisher's fast path and 10 on its slow path. It measures:
 //!
-//! - requests/s and p50/p99 with `wrk` for the publisher called directly, nginx in front of it,
-//!   and Lookups with 1 and with 5 Add-ons;
+//! - requests/s and p50/p99 with `wrk` for the publisher called directly, nginx and the hyper
+//!   proxy in front of it, and Lookups with 1 and with 5 Add-ons;
 //! - the gateway's added p99 at half its maximum Lookup+1 rate, with an open-loop fixed-rate
 //!   generator (latency from each request's scheduled time);
 //! - fan-out: Lookup with 10 slow Add-ons against Lookup with 1;
@@ -34,6 +35,7 @@ mod nginx;
 mod open_loop;
 mod pg;
 mod procs;
+mod proxy;
 mod publisher;
 mod report;
 mod run;
@@ -74,6 +76,18 @@ enum Command {
         #[arg(long)]
         authorization: Option<String>,
     },
+    /// Serve a bare hyper reverse proxy on 127.0.0.1 to the publisher (the stack's ceiling).
+    Proxy {
+        /// The port to listen on.
+        #[arg(long)]
+        port: u16,
+        /// The publisher's port.
+        #[arg(long)]
+        upstream_port: u16,
+        /// Exit when standard input closes (the bench holds it open).
+        #[arg(long)]
+        watch_stdin: bool,
+    },
     /// Serve the fast publisher on 127.0.0.1 (`/slow…` answers after 100 ms).
     Publisher {
         /// The port to listen on.
@@ -96,6 +110,11 @@ fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Publisher { port, watch_stdin } => runtime.block_on(publisher::serve(port, watch_stdin)),
+        Command::Proxy {
+            port,
+            upstream_port,
+            watch_stdin,
+        } => runtime.block_on(proxy::serve(port, upstream_port, watch_stdin)),
         Command::Run(options) => runtime.block_on(run_until_interrupted(options)),
         Command::Rate {
             url,

@@ -50,6 +50,14 @@ pub async fn serve(port: u16, watch_stdin: bool) -> anyhow::Result<()> {
             }
         }
     };
+    until_stdin_closes(accept, watch_stdin).await;
+    Ok(())
+}
+
+/// Runs `serve` until it ends or, with `watch_stdin`, until standard input closes (the bench
+/// holds its children's standard input open, so they go away with the bench even when the
+/// bench is killed outright).
+pub async fn until_stdin_closes(serve: impl std::future::Future<Output = ()>, watch_stdin: bool) {
     if watch_stdin {
         // A blocking read on its own thread: the runtime's stdin support is not compiled in.
         let closed = async {
@@ -60,13 +68,12 @@ pub async fn serve(port: u16, watch_stdin: bool) -> anyhow::Result<()> {
             .await;
         };
         tokio::select! {
-            () = accept => {},
+            () = serve => {},
             () = closed => {},
         }
     } else {
-        accept.await;
+        serve.await;
     }
-    Ok(())
 }
 
 async fn answer(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {

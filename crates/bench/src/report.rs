@@ -175,12 +175,16 @@ pub struct VariantReport {
     pub publisher: WrkResult,
     /// nginx in front of the publisher, with wrk.
     pub nginx: WrkResult,
+    /// The bare hyper proxy (`bench proxy`) in front of the publisher, with wrk.
+    pub stack_proxy: WrkResult,
     /// Lookup with one fast Add-on, with wrk.
     pub lookup_1: GatewayWrk,
     /// Lookup with five fast Add-ons, with wrk.
     pub lookup_5: GatewayWrk,
     /// `lookup_1.requests_per_sec / nginx.requests_per_sec`.
     pub lookup_1_over_nginx: f64,
+    /// `lookup_1.requests_per_sec / stack_proxy.requests_per_sec`.
+    pub lookup_1_over_stack_proxy: f64,
     /// The fixed-rate comparison.
     pub fixed_rate: FixedRate,
     /// The fan-out comparison.
@@ -320,6 +324,16 @@ impl Report {
                 String::new(),
             ),
             (
+                "hyper proxy (same stack): req/s".into(),
+                Box::new(|v: &VariantReport| thousands(v.stack_proxy.requests_per_sec)),
+                String::new(),
+            ),
+            (
+                "hyper proxy (same stack): p50 / p99 ms".into(),
+                Box::new(|v: &VariantReport| pair(v.stack_proxy.p50_ms, v.stack_proxy.p99_ms)),
+                String::new(),
+            ),
+            (
                 "gateway Lookup+1: req/s".into(),
                 Box::new(|v: &VariantReport| thousands(v.lookup_1.wrk.requests_per_sec)),
                 String::new(),
@@ -372,6 +386,11 @@ impl Report {
                     with_verdict(format!("{:.2}", v.lookup_1_over_nginx), v.targets.first())
                 }),
                 target(0),
+            ),
+            (
+                "Lookup+1 / hyper proxy, req/s".into(),
+                Box::new(|v: &VariantReport| format!("{:.2}", v.lookup_1_over_stack_proxy)),
+                String::new(),
             ),
             (
                 format!("fixed rate ({percent} of Lookup+1 max): req/s"),
@@ -593,7 +612,9 @@ const METHOD: &str = "
 - **req/s, p50 / p99**: `wrk` (closed loop: each connection sends its next request when the
   previous one is answered), after a warm-up run; percentiles are wrk's. The publisher is called
   at `GET /fast`; nginx proxies to it (2 workers, upstream `keepalive 64`, HTTP/1.1, access log
-  off); a Lookup is `GET /v1/PhoneNumbers/+18778894546?AddOns=…` with the developer's Basic
+  off); `bench proxy` is a bare reverse proxy on the gateway's own stack (tokio's multi-threaded
+  runtime, hyper's HTTP/1 server with `TCP_NODELAY`, hyper's pooled client), passing each
+  request through and doing nothing else: the ceiling for any service on that stack; a Lookup is `GET /v1/PhoneNumbers/+18778894546?AddOns=…` with the developer's Basic
   auth, and each of its Add-ons makes the gateway POST to the publisher.
 - **Failed Add-on results**: a Lookup answers 200 even when an Add-on fails, so the gateway's
   `addon_requests_total` is read before and after each wrk run; every outcome but `success` is

@@ -102,6 +102,7 @@ struct Shared<'a> {
     wrk: Wrk,
     publisher_port: u16,
     nginx_port: u16,
+    stack_proxy_port: u16,
     postgres: Option<pg::Server>,
     databases: Databases,
 }
@@ -149,6 +150,24 @@ pub async fn run(options: &RunOptions, databases: Databases) -> anyhow::Result<(
         .await
         .context("starting nginx (is it installed? scripts/bench.sh installs it)")?;
 
+    let stack_proxy_port = procs::free_port()?;
+    let mut command = Command::new(std::env::current_exe().context("locating the bench binary")?);
+    command
+        .arg("proxy")
+        .arg("--port")
+        .arg(stack_proxy_port.to_string())
+        .arg("--upstream-port")
+        .arg(publisher_port.to_string())
+        .arg("--watch-stdin");
+    let mut stack_proxy = Service::spawn("proxy", command, dir, true)?;
+    stack_proxy
+        .wait_for_port(
+            SocketAddr::from(([127, 0, 0, 1], stack_proxy_port)),
+            Duration::from_secs(10),
+        )
+        .await
+        .context("starting the hyper proxy")?;
+
     let postgres = if options.variants.contains(&Variant::Postgres) {
         Some(pg::Server::connect(&options.postgres_url).await?)
     } else {
@@ -171,6 +190,7 @@ pub async fn run(options: &RunOptions, databases: Databases) -> anyhow::Result<(
         )?,
         publisher_port,
         nginx_port,
+        stack_proxy_port,
         postgres,
         databases,
     };
@@ -181,8 +201,10 @@ pub async fn run(options: &RunOptions, databases: Databases) -> anyhow::Result<(
             .with_context(|| format!("the {} variant", variant.name()))?;
         publisher.ensure_running()?;
         nginx.ensure_running()?;
+        stack_proxy.ensure_running()?;
         variants.push(result);
     }
+    stack_proxy.stop();
     nginx.stop();
     publisher.stop();
 
@@ -267,6 +289,19 @@ async fn run_variant(context: &Shared<'_>, variant: Variant) -> anyhow::Result<V
         .await
         .context("wrk against nginx")?;
     progress(label, &format!("  {:.0} req/s", proxied.requests_per_sec));
+    progress(
+        label,
+        "wrk: hyper proxy (the gateway's stack, nothing else) to the publisher",
+    );
+    let stack_proxy = context
+        .wrk
+        .measure(
+            &format!("http://127.0.0.1:{}/fast", context.stack_proxy_port),
+            None,
+        )
+        .await
+        .context("wrk against the hyper proxy")?;
+    progress(label, &format!("  {:.0} req/s", stack_proxy.requests_per_sec));
     let lookup_1 = measure_lookup(context, &mut gateway, 1, label).await?;
     let lookup_5 = measure_lookup(context, &mut gateway, gateway::FAST_ADD_ONS, label).await?;
 
@@ -323,6 +358,7 @@ async fn run_variant(context: &Shared<'_>, variant: Variant) -> anyhow::Result<V
     }
 
     let ratio = lookup_1.wrk.requests_per_sec / proxied.requests_per_sec.max(f64::MIN_POSITIVE);
+    let of_stack = lookup_1.wrk.requests_per_sec / stack_proxy.requests_per_sec.max(f64::MIN_POSITIVE);
     let added_p99_ms = lookup_at_rate.latencies.p99_ms - direct_at_rate.latencies.p99_ms;
     let percent = options.load_fraction * 100.0;
     let targets = vec![
@@ -342,7 +378,9 @@ async fn run_variant(context: &Shared<'_>, variant: Variant) -> anyhow::Result<V
         variant: label.to_owned(),
         publisher: direct,
         nginx: proxied,
+        stack_proxy,
         lookup_1_over_nginx: ratio,
+        lookup_1_over_stack_proxy: of_stack,
         lookup_1,
         lookup_5,
         fixed_rate: FixedRate {
