@@ -496,6 +496,60 @@ async fn slow_publishers_time_out(database: TestDatabase) {
     world.app.stop().await;
 }
 
+async fn requests_over_the_in_flight_limit_get_20429(database: TestDatabase) {
+    let app = TestApp::spawn_with(database, |config| config.server.max_in_flight = 1).await;
+    let publisher = app.account("publisher").await;
+    let developer = app.account("developer").await;
+    let world = World {
+        app,
+        publisher,
+        developer,
+    };
+    let slow = publisher::delayed(&world.publisher, Duration::from_millis(800)).await;
+    world
+        .add(&manifest("slow_addon", &slow.endpoint_url(), json!({})), None)
+        .await;
+    let path = format!("/v1/PhoneNumbers/{NUMBER}?AddOns=slow_addon");
+    let first = tokio::spawn(world.app.get(&world.developer, &path).send());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while slow.received().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the first Lookup never reached the publisher"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // The one place is taken: any other API request is refused at once, health checks are not.
+    let refused = world
+        .app
+        .get(&world.developer, "/v1/AvailableAddOns")
+        .send()
+        .await
+        .expect("sent");
+    let body = expect_error(refused, 429, 20429).await;
+    assert!(
+        body["message"].as_str().is_some_and(|m| m.contains("limit of 1")),
+        "{body}"
+    );
+    let health = reqwest::get(world.app.url("/healthz")).await.expect("sent");
+    assert_eq!(health.status().as_u16(), 200);
+
+    let first = first.await.expect("joined").expect("sent");
+    let body = expect_status(first, 200).await;
+    assert_eq!(
+        body["add_ons"]["results"]["slow_addon"]["status"],
+        json!("successful"),
+        "{body}"
+    );
+    // The place was given back.
+    let body = world.lookup("AddOns=slow_addon").await;
+    assert_eq!(body["add_ons"]["status"], json!("successful"), "{body}");
+    let metrics = world.app.state.metrics.render();
+    assert!(metrics.contains("http_requests_refused_total 1"), "{metrics}");
+    world.app.stop().await;
+}
+
 fn resident_memory_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -931,6 +985,7 @@ addons_testkit::on_both_backends!(
     every_default_header,
     request_validation_fails_without_calling_the_publisher,
     slow_publishers_time_out,
+    requests_over_the_in_flight_limit_get_20429,
     oversize_answers_are_cut_while_streaming,
     client_errors_fail_at_once,
     server_errors_are_retried_with_the_same_request_sid,

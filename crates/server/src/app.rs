@@ -23,6 +23,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 
+use crate::admission::Admission;
 use crate::config::{Config, decode_key};
 use crate::error::{method_not_allowed, route_not_found};
 use crate::metrics::Metrics;
@@ -139,6 +140,7 @@ impl Application {
         let listener = TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("binding {}", config.server.listen))?;
+        let config_limit = config.server.max_in_flight;
         let state = AppState::new(Inner {
             operator_token_hash: Sha256::digest(operator_token.expose().as_bytes()).into(),
             config,
@@ -146,6 +148,7 @@ impl Application {
             catalog,
             engine: Arc::new(engine),
             services,
+            admission: Admission::new(config_limit, metrics.registry()),
             metrics,
         });
         tracing::info!(addr = %listener.local_addr()?, backend = state.store.backend_name(), "gateway ready");

@@ -47,6 +47,8 @@ pub struct ServerConfig {
     pub public_url: String,
     /// Largest request body.
     pub max_body_bytes: usize,
+    /// At most this many API requests are served at once; more get 429 (20429).
+    pub max_in_flight: usize,
     /// Drain time on shutdown, in milliseconds.
     pub shutdown_grace_ms: u64,
 }
@@ -218,6 +220,9 @@ impl Config {
         let fail = |message: &str| Err(ConfigError(message.to_owned()));
         if !(1024..=64 * 1024 * 1024).contains(&self.server.max_body_bytes) {
             return fail("server.max_body_bytes must be between 1 KiB and 64 MiB");
+        }
+        if !(1..=1_000_000).contains(&self.server.max_in_flight) {
+            return fail("server.max_in_flight must be between 1 and 1000000");
         }
         if self.server.shutdown_grace_ms > 120_000 {
             return fail("server.shutdown_grace_ms must be at most 120000");

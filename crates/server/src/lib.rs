@@ -2,6 +2,7 @@
 //! metrics; and the application that wires storage, catalog and routes together.
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod app;
 pub mod auth;
 pub mod config;

@@ -4,10 +4,13 @@
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::StatusCode;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
 
+use crate::admission::TOO_MANY_REQUESTS;
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The gateway's metrics.
@@ -77,14 +80,25 @@ impl Metrics {
     }
 }
 
-/// Middleware counting and timing every request (no allocation: the matched route is shared,
-/// the method and status are static text).
+/// Middleware admitting ([`crate::admission`]), counting and timing every request (no
+/// allocation: the matched route is shared, the method and status are static text).
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let route = request.extensions().get::<MatchedPath>().cloned();
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     let method = request.method().clone();
     let started = Instant::now();
-    let response = next.run(request).await;
+    let response = match state.admission.admit(route) {
+        Some(_admitted) => next.run(request).await,
+        None => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            TOO_MANY_REQUESTS,
+            format!(
+                "Too Many Requests: the gateway is serving its limit of {} requests; retry later",
+                state.admission.limit()
+            ),
+        )
+        .into_response(),
+    };
     state
         .metrics
         .http_requests

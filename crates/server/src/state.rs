@@ -5,6 +5,7 @@ use std::sync::Arc;
 use addons_engine::{Catalog, Engine};
 use addons_store::Store;
 
+use crate::admission::Admission;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::service::Services;
@@ -28,6 +29,8 @@ pub struct Inner {
     pub services: Services,
     /// Prometheus metrics.
     pub metrics: Metrics,
+    /// The limit on requests in progress.
+    pub admission: Admission,
     /// SHA-256 of the operator's password.
     pub operator_token_hash: [u8; 32],
 }
