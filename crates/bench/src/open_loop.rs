@@ -53,8 +53,18 @@ struct Connection {
 #[derive(Default)]
 struct State {
     connections: Vec<Connection>,
+    /// How many of them are open (closed ones keep their slot, and do not count).
+    open: usize,
     idle: Vec<usize>,
     waiting: VecDeque<Scheduled>,
+}
+
+impl State {
+    fn close(&mut self, id: usize) {
+        if std::mem::replace(&mut self.connections[id].open, false) {
+            self.open -= 1;
+        }
+    }
 }
 
 struct Shared {
@@ -185,7 +195,7 @@ fn send_loop(
         let mut state = shared.lock();
         let connection = match state.idle.pop() {
             Some(connection) => connection,
-            None if state.connections.len() < MAX_CONNECTIONS => {
+            None if state.open < MAX_CONNECTIONS => {
                 match connect(registry, address, state.connections.len()) {
                     Ok(stream) => {
                         state.connections.push(Connection {
@@ -194,6 +204,7 @@ fn send_loop(
                             written: sent,
                             open: true,
                         });
+                        state.open += 1;
                         state.connections.len() - 1
                     }
                     Err(error) => {
@@ -235,21 +246,17 @@ fn write_request(
     scheduled: Scheduled,
 ) -> Result<(), String> {
     let slot = &mut state.connections[connection];
-    match (&*slot.stream).write(&shared.request) {
+    let error = match (&*slot.stream).write(&shared.request) {
         Ok(n) if n == shared.request.len() => {
             slot.outstanding = Some(scheduled);
             slot.written = Instant::now();
-            Ok(())
+            return Ok(());
         }
-        Ok(n) => {
-            slot.open = false;
-            Err(format!("only {n} bytes of the request could be written"))
-        }
-        Err(error) => {
-            slot.open = false;
-            Err(format!("writing the request: {error}"))
-        }
-    }
+        Ok(n) => format!("only {n} bytes of the request could be written"),
+        Err(error) => format!("writing the request: {error}"),
+    };
+    state.close(connection);
+    Err(error)
 }
 
 /// What the reader keeps of one connection: the stream, and the bytes of the answer so far.
@@ -327,13 +334,14 @@ fn read_loop(mut poll: Poll, shared: &Shared, target: &Target) -> anyhow::Result
 
 /// Ends the connection's outstanding request (returned), then gives the connection to the
 /// oldest waiting request, or back to the idle list; a broken connection is closed, and a
-/// waiting request then gets a new one when the sender next needs one.
+/// waiting request then gets a new one when the sender next needs one (or fails when it has
+/// waited for the request timeout).
 fn next_request(shared: &Shared, id: usize, healthy: bool) -> Option<Scheduled> {
     let mut state = shared.lock();
     let finished = state.connections[id].outstanding.take();
     if !healthy || !state.connections[id].open {
         // Closed here, or already given up on by the sweep (whose request it has failed).
-        state.connections[id].open = false;
+        state.close(id);
         return finished;
     }
     match state.waiting.pop_front() {
@@ -348,16 +356,29 @@ fn next_request(shared: &Shared, id: usize, healthy: bool) -> Option<Scheduled> 
     finished
 }
 
-/// Fails requests outstanding for longer than the timeout, closing their connections.
+/// Fails requests outstanding for longer than the timeout, closing their connections, and
+/// requests that waited that long for a connection (so that a run always ends, even when every
+/// connection broke).
 fn sweep(shared: &Shared) {
     let mut expired = Vec::new();
     {
         let mut state = shared.lock();
-        for connection in state.connections.iter_mut().filter(|c| c.open) {
-            if connection.outstanding.is_some() && connection.written.elapsed() > REQUEST_TIMEOUT {
-                connection.open = false;
+        for id in 0..state.connections.len() {
+            let connection = &mut state.connections[id];
+            if connection.open
+                && connection.outstanding.is_some()
+                && connection.written.elapsed() > REQUEST_TIMEOUT
+            {
                 expired.extend(connection.outstanding.take());
+                state.close(id);
             }
+        }
+        while state
+            .waiting
+            .front()
+            .is_some_and(|w| w.at.elapsed() > REQUEST_TIMEOUT)
+        {
+            expired.extend(state.waiting.pop_front());
         }
     }
     for scheduled in expired {
