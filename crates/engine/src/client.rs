@@ -16,10 +16,10 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use addons_domain::error_code::AddOnErrorCode;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Body as _;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
@@ -277,7 +277,8 @@ impl PublisherClient {
             with_body: true,
             with_credentials: true,
         };
-        for redirects in 0.. {
+        let mut redirects = 0;
+        loop {
             let response = self
                 .client
                 .request(hop.request(outbound)?)
@@ -299,8 +300,8 @@ impl PublisherClient {
                 return Err(SendError::Blocked("a redirect target".to_owned()));
             }
             hop.follow(response.status(), next);
+            redirects += 1;
         }
-        unreachable!("the redirect loop returns")
     }
 }
 
@@ -397,37 +398,16 @@ async fn read_answer(
     response: http::Response<hyper::body::Incoming>,
     max_bytes: u64,
 ) -> Result<Answer, SendError> {
-    let (parts, mut incoming) = response.into_parts();
+    let (parts, incoming) = response.into_parts();
     if incoming.size_hint().lower() > max_bytes {
         return Err(SendError::TooLarge(max_bytes));
     }
-    // Most answers arrive in one piece, which is kept without copying.
-    let mut first: Option<Bytes> = None;
-    let mut rest = BytesMut::new();
-    let mut length: u64 = 0;
-    while let Some(frame) = incoming.frame().await {
-        let frame = frame.map_err(|e| SendError::Transport(root_cause(&e)))?;
-        let Ok(chunk) = frame.into_data() else {
-            continue;
-        };
-        length += chunk.len() as u64;
-        if length > max_bytes {
-            return Err(SendError::TooLarge(max_bytes));
-        }
-        match &first {
-            None => first = Some(chunk),
-            Some(_) => rest.extend_from_slice(&chunk),
-        }
-    }
-    let body = match first {
-        None => Bytes::new(),
-        Some(first) if rest.is_empty() => first,
-        Some(first) => {
-            let mut whole = BytesMut::with_capacity(first.len() + rest.len());
-            whole.extend_from_slice(&first);
-            whole.extend_from_slice(&rest);
-            whole.freeze()
-        }
+    let limit = usize::try_from(max_bytes).unwrap_or(usize::MAX);
+    // An answer that arrives in one piece is kept without copying.
+    let body = match Limited::new(incoming, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) if error.is::<LengthLimitError>() => return Err(SendError::TooLarge(max_bytes)),
+        Err(error) => return Err(SendError::Transport(root_cause(&*error))),
     };
     Ok(Answer {
         status: parts.status.as_u16(),
