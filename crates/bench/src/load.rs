@@ -22,7 +22,7 @@ use serde::Serialize;
 use crate::http::{self, HttpClient};
 
 /// A request counts as failed when it is not answered within this time.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Checks an answer's body (a 2xx status is always required).
 pub type Checker = Arc<dyn Fn(&[u8]) -> Result<(), String> + Send + Sync>;
@@ -157,8 +157,8 @@ impl Record {
     }
 }
 
-/// Sends one request and reads the whole answer: its body when the status is 2xx.
-async fn one_request(client: &HttpClient, target: &Target) -> Result<Bytes, String> {
+/// Sends one request and reads the whole answer: its status and body.
+async fn one_request(client: &HttpClient, target: &Target) -> Result<(u16, Bytes), String> {
     let mut request = Request::get(target.uri.clone())
         .body(Full::new(Bytes::new()))
         .map_err(|error| format!("building the request: {error}"))?;
@@ -169,28 +169,27 @@ async fn one_request(client: &HttpClient, target: &Target) -> Result<Bytes, Stri
         .await
         .map_err(|_| format!("no answer within {REQUEST_TIMEOUT:?}"))?
         .map_err(|error| format!("request failed: {error}"))?;
-    let status = response.status();
+    let status = response.status().as_u16();
     let body = tokio::time::timeout(REQUEST_TIMEOUT, response.into_body().collect())
         .await
         .map_err(|_| format!("body not read within {REQUEST_TIMEOUT:?}"))?
         .map_err(|error| format!("reading the answer: {error}"))?
         .to_bytes();
-    if !status.is_success() {
-        let text = String::from_utf8_lossy(&body);
+    Ok((status, body))
+}
+
+/// Judges an answer: a 2xx status, then the target's check. Called after the latency is
+/// taken, so that checking (parsing a Lookup's JSON) is not counted against the gateway.
+pub(crate) fn judge(target: &Target, status: u16, body: &[u8]) -> Result<(), String> {
+    if !(200..300).contains(&status) {
+        let text = String::from_utf8_lossy(body);
         return Err(format!(
             "status {status}: {}",
             text.chars().take(300).collect::<String>()
         ));
     }
-    Ok(body)
-}
-
-/// Applies the target's check to an answer. Called after the latency is taken, so that
-/// checking (parsing a Lookup's JSON) is not counted against the gateway.
-fn judge(target: &Target, answer: Result<Bytes, String>) -> Result<(), String> {
-    let body = answer?;
     match &target.check {
-        Some(check) => check(&body),
+        Some(check) => check(body),
         None => Ok(()),
     }
 }
@@ -244,7 +243,10 @@ pub async fn closed_loop(
                 let answer = one_request(&client, &target).await;
                 let latency = sent.elapsed();
                 if i >= warmup {
-                    record.add(latency, judge(&target, answer));
+                    record.add(
+                        latency,
+                        answer.and_then(|(status, body)| judge(&target, status, &body)),
+                    );
                 }
             }
         });

@@ -24,12 +24,10 @@ use anyhow::{Context, anyhow, bail};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Registry, Token};
 
-use crate::load::{Latencies, RateResult, Record, Target};
+use crate::load::{Latencies, REQUEST_TIMEOUT, RateResult, Record, Target, judge};
 
 /// At most this many connections are opened.
 pub const MAX_CONNECTIONS: usize = 256;
-/// A request counts as failed when it is not answered within this time.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the reader looks for requests past their timeout.
 const SWEEP_INTERVAL: Duration = Duration::from_millis(50);
 
@@ -430,21 +428,6 @@ fn parse(buffer: &mut Vec<u8>) -> Outcome {
     let body = buffer[head..head + length].to_vec();
     buffer.drain(..head + length);
     Outcome::Answer(status, body)
-}
-
-/// A 2xx status and the target's check.
-fn judge(target: &Target, status: u16, body: &[u8]) -> Result<(), String> {
-    if !(200..300).contains(&status) {
-        let text = String::from_utf8_lossy(body);
-        return Err(format!(
-            "status {status}: {}",
-            text.chars().take(300).collect::<String>()
-        ));
-    }
-    match &target.check {
-        Some(check) => check(body),
-        None => Ok(()),
-    }
 }
 
 #[cfg(test)]

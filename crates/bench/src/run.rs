@@ -111,6 +111,19 @@ fn progress(variant: &str, message: &str) {
     eprintln!("[{variant}] {message}");
 }
 
+/// Starts this binary with `arguments` (plus `--watch-stdin`, so that the child goes away with
+/// the bench) and waits until it listens on `port`.
+async fn spawn_bench_child(name: &str, arguments: &[&str], port: u16, dir: &Path) -> anyhow::Result<Service> {
+    let mut command = Command::new(std::env::current_exe().context("locating the bench binary")?);
+    command.args(arguments).arg("--watch-stdin");
+    let mut child = Service::spawn(name, command, dir, true)?;
+    child
+        .wait_for_port(SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_secs(10))
+        .await
+        .with_context(|| format!("starting the {name}"))?;
+    Ok(child)
+}
+
 /// Runs the benchmark, prints the table and writes the results.
 pub async fn run(options: &RunOptions, databases: Databases) -> anyhow::Result<()> {
     if options.variants.is_empty() {
@@ -130,20 +143,13 @@ pub async fn run(options: &RunOptions, databases: Databases) -> anyhow::Result<(
     let dir = work.path();
 
     let publisher_port = procs::free_port()?;
-    let mut command = Command::new(std::env::current_exe().context("locating the bench binary")?);
-    command
-        .arg("publisher")
-        .arg("--port")
-        .arg(publisher_port.to_string())
-        .arg("--watch-stdin");
-    let mut publisher = Service::spawn("publisher", command, dir, true)?;
-    publisher
-        .wait_for_port(
-            SocketAddr::from(([127, 0, 0, 1], publisher_port)),
-            Duration::from_secs(10),
-        )
-        .await
-        .context("starting the publisher")?;
+    let mut publisher = spawn_bench_child(
+        "publisher",
+        &["publisher", "--port", &publisher_port.to_string()],
+        publisher_port,
+        dir,
+    )
+    .await?;
 
     let nginx_port = procs::free_port()?;
     let mut nginx = nginx::start(dir, nginx_port, publisher_port)
@@ -151,22 +157,19 @@ pub async fn run(options: &RunOptions, databases: Databases) -> anyhow::Result<(
         .context("starting nginx (is it installed? scripts/bench.sh installs it)")?;
 
     let stack_proxy_port = procs::free_port()?;
-    let mut command = Command::new(std::env::current_exe().context("locating the bench binary")?);
-    command
-        .arg("proxy")
-        .arg("--port")
-        .arg(stack_proxy_port.to_string())
-        .arg("--upstream-port")
-        .arg(publisher_port.to_string())
-        .arg("--watch-stdin");
-    let mut stack_proxy = Service::spawn("proxy", command, dir, true)?;
-    stack_proxy
-        .wait_for_port(
-            SocketAddr::from(([127, 0, 0, 1], stack_proxy_port)),
-            Duration::from_secs(10),
-        )
-        .await
-        .context("starting the hyper proxy")?;
+    let mut stack_proxy = spawn_bench_child(
+        "proxy",
+        &[
+            "proxy",
+            "--port",
+            &stack_proxy_port.to_string(),
+            "--upstream-port",
+            &publisher_port.to_string(),
+        ],
+        stack_proxy_port,
+        dir,
+    )
+    .await?;
 
     let postgres = if options.variants.contains(&Variant::Postgres) {
         Some(pg::Server::connect(&options.postgres_url).await?)
