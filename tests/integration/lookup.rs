@@ -19,7 +19,11 @@ struct World {
 }
 
 async fn world(database: TestDatabase) -> World {
-    let app = TestApp::spawn(database).await;
+    world_with(database, |_| {}).await
+}
+
+async fn world_with(database: TestDatabase, adjust: impl FnOnce(&mut addons_server::Config)) -> World {
+    let app = TestApp::spawn_with(database, adjust).await;
     let publisher = app.account("publisher").await;
     let developer = app.account("developer").await;
     World {
@@ -497,14 +501,7 @@ async fn slow_publishers_time_out(database: TestDatabase) {
 }
 
 async fn requests_over_the_in_flight_limit_get_20429(database: TestDatabase) {
-    let app = TestApp::spawn_with(database, |config| config.server.max_in_flight = 1).await;
-    let publisher = app.account("publisher").await;
-    let developer = app.account("developer").await;
-    let world = World {
-        app,
-        publisher,
-        developer,
-    };
+    let world = world_with(database, |config| config.server.max_in_flight = 1).await;
     let slow = publisher::delayed(&world.publisher, Duration::from_millis(800)).await;
     world
         .add(&manifest("slow_addon", &slow.endpoint_url(), json!({})), None)
