@@ -6,56 +6,28 @@
 //! stack's and its own.
 
 use std::convert::Infallible;
-use std::time::Duration;
 
-use anyhow::Context;
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpListener;
+use hyper_util::rt::TokioExecutor;
 
 type Upstream = Client<HttpConnector, Incoming>;
 
 /// Serves on 127.0.0.1:`port`, passing every request to 127.0.0.1:`upstream_port`, until the
 /// process is stopped or, with `watch_stdin`, standard input closes.
 pub async fn serve(port: u16, upstream_port: u16, watch_stdin: bool) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(("127.0.0.1", port))
-        .await
-        .with_context(|| format!("binding 127.0.0.1:{port}"))?;
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     let client: Upstream = Client::builder(TokioExecutor::new()).build(connector);
     let authority = format!("127.0.0.1:{upstream_port}");
-    let accept = async {
-        loop {
-            match listener.accept().await {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nodelay(true);
-                    let (client, authority) = (client.clone(), authority.clone());
-                    tokio::spawn(async move {
-                        let service =
-                            service_fn(move |request| pass(client.clone(), authority.clone(), request));
-                        let _ = http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    });
-                }
-                Err(error) => {
-                    eprintln!("accept failed: {error}");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            }
-        }
-    };
-    crate::publisher::until_stdin_closes(accept, watch_stdin).await;
-    Ok(())
+    let service = service_fn(move |request| pass(client.clone(), authority.clone(), request));
+    crate::publisher::serve_http1(port, service, watch_stdin).await
 }
 
 async fn pass(
@@ -100,7 +72,7 @@ mod tests {
                 assert_eq!(&reply.body[..], crate::publisher::ANSWER);
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         panic!("the proxy did not answer");
     }

@@ -27,6 +27,20 @@ pub const SLOW_DELAY: Duration = Duration::from_millis(100);
 /// standard input closes (the bench holds it open, so the publisher goes away with the bench
 /// even when the bench is killed outright).
 pub async fn serve(port: u16, watch_stdin: bool) -> anyhow::Result<()> {
+    serve_http1(port, service_fn(answer), watch_stdin).await
+}
+
+/// Serves HTTP/1 with `service` on 127.0.0.1:`port` (`TCP_NODELAY` on every connection) until
+/// the process is stopped or, with `watch_stdin`, standard input closes.
+pub async fn serve_http1<S, B>(port: u16, service: S, watch_stdin: bool) -> anyhow::Result<()>
+where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let listener = TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("binding 127.0.0.1:{port}"))?;
@@ -35,9 +49,10 @@ pub async fn serve(port: u16, watch_stdin: bool) -> anyhow::Result<()> {
             match listener.accept().await {
                 Ok((stream, _)) => {
                     let _ = stream.set_nodelay(true);
+                    let service = service.clone();
                     tokio::spawn(async move {
                         let _ = http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service_fn(answer))
+                            .serve_connection(TokioIo::new(stream), service)
                             .await;
                     });
                 }
