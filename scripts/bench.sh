@@ -2,6 +2,10 @@
 # Benchmarks the gateway against nginx and the bare publisher, in one run:
 #
 #   bash scripts/bench.sh [bench run options, e.g. --duration 5 --variants sqlite,postgres]
+#   bash scripts/bench.sh instructions [bench instructions options, e.g. --requests 500]
+#
+# The second form counts the CPU instructions per request under valgrind's callgrind instead
+# (repeatable on a busy machine; valgrind is installed when missing).
 #
 # Installs wrk and nginx when missing, builds the bench and the gateway in release mode, runs
 # `bench run` with the arguments given, and stops every process it started, even on failure
@@ -13,17 +17,28 @@ as_root() {
     if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
 }
 
+subcommand=run
+if [ "${1:-}" = instructions ]; then
+    subcommand=instructions
+    shift
+fi
+
 missing=()
-command -v wrk >/dev/null 2>&1 || missing+=(wrk)
-command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+if [ "$subcommand" = instructions ]; then
+    command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
+else
+    command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+    command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "installing ${missing[*]}" >&2
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# PostgreSQL is wanted unless --variants leaves it out.
+# PostgreSQL is wanted unless --variants leaves it out (the instruction count uses SQLite).
 wants_postgres=1
+[ "$subcommand" = run ] || wants_postgres=0
 previous=""
 for argument in "$@"; do
     case "$argument" in
@@ -79,7 +94,7 @@ cargo build --release --locked -p bench -p addons-gateway
 
 # In its own session (so its own process group) for the cleanup above; in the background so
 # that this shell can run its traps while waiting.
-setsid target/release/bench run "$@" &
+setsid target/release/bench "$subcommand" "$@" &
 bench_pid=$!
 status=0
 wait "$bench_pid" || status=$?

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -97,6 +96,19 @@ impl Gateway {
         database_url: Option<&str>,
         publisher_port: u16,
     ) -> anyhow::Result<Gateway> {
+        Gateway::start_under(&[], binary, dir, label, database_url, publisher_port).await
+    }
+
+    /// [`Gateway::start`], with the gateway run by `launcher` (a program and its arguments,
+    /// given the gateway's command line after them; none runs it directly).
+    pub async fn start_under(
+        launcher: &[String],
+        binary: &Path,
+        dir: &Path,
+        label: &str,
+        database_url: Option<&str>,
+        publisher_port: u16,
+    ) -> anyhow::Result<Gateway> {
         if !binary.is_file() {
             bail!(
                 "{} is missing: build it with `cargo build --release -p addons-gateway` \
@@ -113,7 +125,7 @@ impl Gateway {
         let operator_token = hex(&rand::random::<[u8; 24]>());
         let key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
 
-        let mut command = Command::new(&binary);
+        let mut command = procs::command_under(launcher, binary.as_os_str());
         command.arg("serve").current_dir(&data_dir);
         // Only the settings below: nothing from the caller's environment.
         for (name, _) in std::env::vars_os() {
@@ -437,6 +449,20 @@ impl Gateway {
                 .as_secs_f64(),
             unaccounted,
         })
+    }
+
+    /// Request records queued and not stored yet (none when the gateway does not export
+    /// the gauge).
+    pub async fn records_queued(&self) -> anyhow::Result<f64> {
+        Ok(self
+            .recorder_counts()
+            .await?
+            .map_or(0.0, |(queued, _)| queued - self.records_never_queued))
+    }
+
+    /// The gateway's process id.
+    pub fn pid(&self) -> u32 {
+        self.service.pid()
     }
 
     /// The gateway's peak resident set size (KiB).

@@ -26,10 +26,16 @@
 //!
 //! It prints one table and writes it, with the machine, the commit and the settings, to
 //! `bench/results/<timestamp>.json`, `bench/results/latest.json` and `bench/results/latest.md`.
+//!
+//! `bash scripts/bench.sh instructions` counts, under valgrind's callgrind, the CPU
+//! instructions per request of the hyper proxy and of Lookups with 1 and 5 Add-ons: a
+//! figure that, unlike requests/s, does not move with the machine's other load
+//! (`bench/results/instructions.md`).
 #![forbid(unsafe_code)]
 
 mod gateway;
 mod http;
+mod instructions;
 mod load;
 mod nginx;
 mod open_loop;
@@ -58,6 +64,9 @@ struct Cli {
 enum Command {
     /// Run the benchmark and write the results.
     Run(run::RunOptions),
+    /// Count the CPU instructions per request of the gateway and of the bare hyper proxy,
+    /// under valgrind's callgrind, and write the results.
+    Instructions(instructions::InstructionsOptions),
     /// Send GET requests to one URL at a fixed rate and print the latencies as JSON (the
     /// generator `run` uses, on its own).
     Rate {
@@ -116,6 +125,12 @@ fn main() -> ExitCode {
             watch_stdin,
         } => runtime.block_on(proxy::serve(port, upstream_port, watch_stdin)),
         Command::Run(options) => runtime.block_on(run_until_interrupted(options)),
+        Command::Instructions(options) => runtime.block_on(async {
+            tokio::select! {
+                outcome = instructions::run(&options) => outcome,
+                signal = interrupted() => Err(anyhow::anyhow!("interrupted by {signal}; stopped what the bench started")),
+            }
+        }),
         Command::Rate {
             url,
             rate,

@@ -13,6 +13,19 @@ use anyhow::{Context, bail};
 /// How much of a process's output an error message quotes.
 const OUTPUT_TAIL_BYTES: u64 = 4000;
 
+/// A command running `program` directly, or under `launcher` (a program and its arguments,
+/// such as `valgrind --tool=callgrind`) when one is given.
+pub fn command_under(launcher: &[String], program: &std::ffi::OsStr) -> Command {
+    match launcher.split_first() {
+        None => Command::new(program),
+        Some((first, rest)) => {
+            let mut command = Command::new(first);
+            command.args(rest).arg(program);
+            command
+        }
+    }
+}
+
 /// A running child process, stopped (SIGTERM, then SIGKILL) when dropped.
 #[derive(Debug)]
 pub struct Service {

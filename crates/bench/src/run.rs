@@ -90,7 +90,7 @@ pub struct RunOptions {
 }
 
 /// How long the gateway may take to store the request records of a load run.
-const RECORDS_TIMEOUT: Duration = Duration::from_secs(300);
+pub(crate) const RECORDS_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The databases a run created and has not dropped yet, for cleaning up after an interrupt.
 pub type Databases = Arc<Mutex<Vec<String>>>;
@@ -113,15 +113,37 @@ fn progress(variant: &str, message: &str) {
 
 /// Starts this binary with `arguments` (plus `--watch-stdin`, so that the child goes away with
 /// the bench) and waits until it listens on `port`.
-async fn spawn_bench_child(name: &str, arguments: &[&str], port: u16, dir: &Path) -> anyhow::Result<Service> {
-    let mut command = Command::new(std::env::current_exe().context("locating the bench binary")?);
+pub(crate) async fn spawn_bench_child(
+    launcher: &[String],
+    name: &str,
+    arguments: &[&str],
+    port: u16,
+    dir: &Path,
+) -> anyhow::Result<Service> {
+    let bench = std::env::current_exe().context("locating the bench binary")?;
+    let mut command = procs::command_under(launcher, bench.as_os_str());
     command.args(arguments).arg("--watch-stdin");
     let mut child = Service::spawn(name, command, dir, true)?;
+    // Under valgrind, starting takes a few seconds.
     child
-        .wait_for_port(SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_secs(10))
+        .wait_for_port(SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_secs(60))
         .await
         .with_context(|| format!("starting the {name}"))?;
     Ok(child)
+}
+
+/// Starts the fast publisher on a free port; returns it and the port.
+pub(crate) async fn start_publisher(dir: &Path) -> anyhow::Result<(Service, u16)> {
+    let port = procs::free_port()?;
+    let publisher = spawn_bench_child(
+        &[],
+        "publisher",
+        &["publisher", "--port", &port.to_string()],
+        port,
+        dir,
+    )
+    .await?;
+    Ok((publisher, port))
 }
 
 /// Runs the benchmark, prints the table and writes the results.
@@ -142,14 +164,7 @@ pub async fn run(options: &RunOptions, databases: Databases) -> anyhow::Result<(
         .context("creating a temporary directory")?;
     let dir = work.path();
 
-    let publisher_port = procs::free_port()?;
-    let mut publisher = spawn_bench_child(
-        "publisher",
-        &["publisher", "--port", &publisher_port.to_string()],
-        publisher_port,
-        dir,
-    )
-    .await?;
+    let (mut publisher, publisher_port) = start_publisher(dir).await?;
 
     let nginx_port = procs::free_port()?;
     let mut nginx = nginx::start(dir, nginx_port, publisher_port)
@@ -158,6 +173,7 @@ pub async fn run(options: &RunOptions, databases: Databases) -> anyhow::Result<(
 
     let stack_proxy_port = procs::free_port()?;
     let mut stack_proxy = spawn_bench_child(
+        &[],
         "proxy",
         &[
             "proxy",
@@ -592,7 +608,7 @@ pub async fn drop_databases(options: &RunOptions, databases: &Databases) {
     }
 }
 
-fn git(args: &[&str]) -> Option<String> {
+pub(crate) fn git(args: &[&str]) -> Option<String> {
     let output = Command::new("git").args(args).output().ok()?;
     output
         .status
@@ -600,7 +616,7 @@ fn git(args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
-fn machine() -> Machine {
+pub(crate) fn machine() -> Machine {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     Machine {
