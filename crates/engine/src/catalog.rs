@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::request::IdentityHeaders;
 use addons_domain::kind::IntegrationPoint;
 use addons_domain::manifest::{self, AddOnDefinition, RegistrationPolicy};
 use addons_domain::sid::{AccountSid, AddOnSid, InstallSid, InstalledAddOnSid, VersionSid};
@@ -75,6 +76,8 @@ pub struct Installed {
     pub version: Arc<CompiledVersion>,
     /// The publisher (for signing), if the account still exists.
     pub publisher: Option<Arc<Account>>,
+    /// The SID headers of every request to the publisher.
+    pub identity_headers: IdentityHeaders,
     enabled: Vec<IntegrationPoint>,
 }
 
@@ -255,6 +258,13 @@ impl Catalog {
                 continue;
             };
             let installed = Arc::new(Installed {
+                identity_headers: IdentityHeaders::new(
+                    version.publisher_sid.as_str(),
+                    version.add_on_sid.as_str(),
+                    version.sid.as_str(),
+                    install.install_sid.as_str(),
+                    install.sid.as_str(),
+                ),
                 enabled: enabled.remove(&install.sid).unwrap_or_default(),
                 publisher: accounts.get(&version.publisher_sid).cloned(),
                 version: Arc::clone(version),

@@ -47,6 +47,54 @@ pub mod headers {
     pub const ADD_ON_CONFIGURATION_SID: &str = "x-twilio-addonconfigurationsid";
 }
 
+/// The header names above, made once.
+mod names {
+    use http::header::HeaderName;
+
+    pub const VENDOR_ACCOUNT_SID: HeaderName = HeaderName::from_static(super::headers::VENDOR_ACCOUNT_SID);
+    pub const SIGNATURE: HeaderName = HeaderName::from_static(super::headers::SIGNATURE);
+    pub const REQUEST_SID: HeaderName = HeaderName::from_static(super::headers::REQUEST_SID);
+    pub const ADD_ON_SID: HeaderName = HeaderName::from_static(super::headers::ADD_ON_SID);
+    pub const ADD_ON_VERSION_SID: HeaderName = HeaderName::from_static(super::headers::ADD_ON_VERSION_SID);
+    pub const ADD_ON_INSTALL_SID: HeaderName = HeaderName::from_static(super::headers::ADD_ON_INSTALL_SID);
+    pub const ADD_ON_CONFIGURATION_SID: HeaderName =
+        HeaderName::from_static(super::headers::ADD_ON_CONFIGURATION_SID);
+}
+
+/// The headers that are the same on every request of an installed Add-on (its SIDs and its
+/// publisher's), made once when the catalog is loaded.
+#[derive(Debug, Clone, Default)]
+pub struct IdentityHeaders(Vec<(HeaderName, HeaderValue)>);
+
+/// Headers every request has beyond the identity headers: the signature, the request SID, the
+/// content type and the publisher's credentials, with room for a few header parameters.
+const PER_REQUEST_HEADERS: usize = 8;
+
+impl IdentityHeaders {
+    /// The identity headers of an installed Add-on of `publisher_sid`'s (SIDs are ASCII, so
+    /// always valid header values).
+    pub fn new(
+        publisher_sid: &str,
+        add_on_sid: &str,
+        version_sid: &str,
+        install_sid: &str,
+        configuration_sid: &str,
+    ) -> IdentityHeaders {
+        IdentityHeaders(
+            [
+                (names::VENDOR_ACCOUNT_SID, publisher_sid),
+                (names::ADD_ON_SID, add_on_sid),
+                (names::ADD_ON_VERSION_SID, version_sid),
+                (names::ADD_ON_INSTALL_SID, install_sid),
+                (names::ADD_ON_CONFIGURATION_SID, configuration_sid),
+            ]
+            .into_iter()
+            .filter_map(|(name, value)| Some((name, HeaderValue::from_str(value).ok()?)))
+            .collect(),
+        )
+    }
+}
+
 /// Why the request could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BuildError {
@@ -131,7 +179,8 @@ pub fn build(context: &RequestContext<'_>, values: &FieldValues<'_>) -> Result<O
         }
     }
 
-    let mut request_headers = HeaderMap::new();
+    let identity = &context.installed.identity_headers.0;
+    let mut request_headers = HeaderMap::with_capacity(identity.len() + PER_REQUEST_HEADERS);
     match &definition.auth {
         PublisherAuth::None => {}
         PublisherAuth::Query { parameter, secret } => {
@@ -164,19 +213,6 @@ pub fn build(context: &RequestContext<'_>, values: &FieldValues<'_>) -> Result<O
         }
     }
 
-    let mut url = definition.endpoint.url.clone();
-    {
-        let mut pairs = url.query_pairs_mut();
-        for (name, value) in &query {
-            pairs.append_pair(name, value);
-        }
-        pairs.append_pair(
-            INVOCATION_DATE_PARAM,
-            &context.invocation_date.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        );
-        pairs.append_pair(INVOCATION_TTL_PARAM, &context.ttl.as_millis().to_string());
-    }
-
     let (bytes, content_type, form_pairs): (Bytes, Option<String>, Vec<(String, String)>) = match body {
         BodyParameters::Json(map) => (
             Bytes::from(serde_json::to_vec(&Value::Object(map)).unwrap_or_default()),
@@ -207,10 +243,23 @@ pub fn build(context: &RequestContext<'_>, values: &FieldValues<'_>) -> Result<O
         }
         BodyParameters::None => (Bytes::new(), None, Vec::new()),
     };
-    // Any body that is not a form is covered by its hash in the URL.
-    if content_type.is_some() && carrier != Carrier::Form {
-        url.query_pairs_mut()
-            .append_pair(BODY_SHA256_PARAM, &body_sha256_hex(&bytes));
+    let mut url = definition.endpoint.url.clone();
+    {
+        let mut pairs = url.query_pairs_mut();
+        for (name, value) in &query {
+            pairs.append_pair(name, value);
+        }
+        pairs.append_pair(
+            INVOCATION_DATE_PARAM,
+            &context
+                .invocation_date
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        );
+        pairs.append_pair(INVOCATION_TTL_PARAM, &context.ttl.as_millis().to_string());
+        // Any body that is not a form is covered by its hash in the URL.
+        if content_type.is_some() && carrier != Carrier::Form {
+            pairs.append_pair(BODY_SHA256_PARAM, &body_sha256_hex(&bytes));
+        }
     }
 
     let signature = context.publisher.signer.sign(
@@ -227,18 +276,15 @@ pub fn build(context: &RequestContext<'_>, values: &FieldValues<'_>) -> Result<O
     if let Some(content_type) = &content_type {
         insert(&mut request_headers, CONTENT_TYPE, content_type)?;
     }
-    let installed = context.installed;
-    for (name, value) in [
-        (headers::VENDOR_ACCOUNT_SID, context.publisher.sid.as_str()),
-        (headers::SIGNATURE, signature.as_str()),
-        (headers::REQUEST_SID, context.request_sid.as_str()),
-        (headers::ADD_ON_SID, version.add_on_sid.as_str()),
-        (headers::ADD_ON_VERSION_SID, version.sid.as_str()),
-        (headers::ADD_ON_INSTALL_SID, installed.install_sid.as_str()),
-        (headers::ADD_ON_CONFIGURATION_SID, installed.sid.as_str()),
-    ] {
-        insert(&mut request_headers, HeaderName::from_static(name), value)?;
+    for (name, value) in identity {
+        request_headers.insert(name.clone(), value.clone());
     }
+    insert(&mut request_headers, names::SIGNATURE, &signature)?;
+    insert(
+        &mut request_headers,
+        names::REQUEST_SID,
+        context.request_sid.as_str(),
+    )?;
 
     Ok(Outbound {
         method: match definition.endpoint.method {
