@@ -73,6 +73,24 @@ macro_rules! request_columns {
 /// rows per statement collapse PostgreSQL to about 1k rows/s.
 const ROWS_PER_STATEMENT: usize = 25;
 
+/// The row counts of the statements a batch is written with: full chunks, then what is left
+/// in powers of two. A backend prepares each statement once per connection; with a statement
+/// for every remainder, up to 24 more would each be compiled once per connection, and
+/// compiling one costs SQLite as much as storing about 17 rows.
+const STATEMENT_ROWS: [usize; 6] = [ROWS_PER_STATEMENT, 16, 8, 4, 2, 1];
+
+/// The records of a batch, cut into chunks of [`STATEMENT_ROWS`] rows, with the index of each
+/// chunk's row count in it.
+fn statement_chunks<T>(records: &[T]) -> impl Iterator<Item = (usize, &[T])> {
+    let mut rest = records;
+    std::iter::from_fn(move || {
+        let index = STATEMENT_ROWS.iter().position(|&rows| rows <= rest.len())?;
+        let (chunk, after) = rest.split_at(STATEMENT_ROWS[index]);
+        rest = after;
+        Some((index, chunk))
+    })
+}
+
 /// Columns per row.
 const COLUMNS: usize = 23;
 
@@ -112,20 +130,21 @@ fn insert_statement(rows: usize, placeholders: Placeholders) -> String {
     sql
 }
 
-/// The statement for a full chunk, built once per placeholder style (so that each backend
-/// prepares it once per connection).
-fn full_chunk_statement(placeholders: Placeholders) -> Arc<str> {
-    static NUMBERED: OnceLock<Arc<str>> = OnceLock::new();
-    static ANONYMOUS: OnceLock<Arc<str>> = OnceLock::new();
-    let cell = match placeholders {
+/// The statement for the `index`th of [`STATEMENT_ROWS`], built once per placeholder style.
+fn chunk_statement(index: usize, placeholders: Placeholders) -> Arc<str> {
+    static NUMBERED: [OnceLock<Arc<str>>; STATEMENT_ROWS.len()] =
+        [const { OnceLock::new() }; STATEMENT_ROWS.len()];
+    static ANONYMOUS: [OnceLock<Arc<str>>; STATEMENT_ROWS.len()] =
+        [const { OnceLock::new() }; STATEMENT_ROWS.len()];
+    let cells = match placeholders {
         Placeholders::Numbered => &NUMBERED,
         Placeholders::Anonymous => &ANONYMOUS,
     };
-    Arc::clone(cell.get_or_init(|| insert_statement(ROWS_PER_STATEMENT, placeholders).into()))
+    Arc::clone(cells[index].get_or_init(|| insert_statement(STATEMENT_ROWS[index], placeholders).into()))
 }
 
 impl Store {
-    /// Writes records in one transaction, [`ROWS_PER_STATEMENT`] rows per statement. A request
+    /// Writes records in one transaction, in statements of [`STATEMENT_ROWS`] rows. A request
     /// SID written before (a batch retried after an error that struck after its commit) is not
     /// written twice.
     pub async fn insert_add_on_requests(&self, records: &[AddOnRequestRecord]) -> StoreResult<()> {
@@ -138,13 +157,8 @@ impl Store {
         };
         on_backend!(self, pool => {
             let mut tx = pool.begin().await?;
-            for chunk in records.chunks(ROWS_PER_STATEMENT) {
-                let sql: Arc<str> = if chunk.len() == ROWS_PER_STATEMENT {
-                    full_chunk_statement(placeholders)
-                } else {
-                    insert_statement(chunk.len(), placeholders).into()
-                };
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (index, chunk) in statement_chunks(records) {
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(chunk_statement(index, placeholders)));
                 for record in chunk {
                     query = query
                         .bind(record.request_sid.as_str())
@@ -267,5 +281,28 @@ mod tests {
         assert!(!anonymous.contains('$'));
         let columns = request_columns!().split(',').count();
         assert_eq!(columns, COLUMNS);
+    }
+
+    #[test]
+    fn a_batch_is_cut_into_full_chunks_then_powers_of_two() {
+        let sizes = |count: usize| -> Vec<usize> {
+            let records: Vec<usize> = (0..count).collect();
+            statement_chunks(&records)
+                .map(|(index, chunk)| {
+                    assert_eq!(chunk.len(), STATEMENT_ROWS[index]);
+                    chunk.len()
+                })
+                .collect()
+        };
+        assert_eq!(sizes(0), Vec::<usize>::new());
+        assert_eq!(sizes(1), vec![1]);
+        assert_eq!(sizes(25), vec![25]);
+        assert_eq!(sizes(24), vec![16, 8]);
+        assert_eq!(sizes(78), vec![25, 25, 25, 2, 1]);
+        let records: Vec<usize> = (0..500).collect();
+        let rejoined: Vec<usize> = statement_chunks(&records)
+            .flat_map(|(_, chunk)| chunk.iter().copied())
+            .collect();
+        assert_eq!(rejoined, records, "every record once, in order");
     }
 }
