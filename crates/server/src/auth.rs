@@ -18,7 +18,23 @@ use crate::state::AppState;
 /// The user name of the operator's admin credential.
 pub const OPERATOR_USERNAME: &str = "operator";
 
-fn basic_credentials(parts: &Parts) -> Option<(String, String)> {
+/// `user:password` from a Basic `Authorization` header, decoded once and split in place.
+struct Credentials {
+    text: String,
+    colon: usize,
+}
+
+impl Credentials {
+    fn user(&self) -> &str {
+        &self.text[..self.colon]
+    }
+
+    fn password(&self) -> &str {
+        &self.text[self.colon + 1..]
+    }
+}
+
+fn basic_credentials(parts: &Parts) -> Option<Credentials> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, encoded) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
@@ -28,8 +44,8 @@ fn basic_credentials(parts: &Parts) -> Option<(String, String)> {
         .decode(encoded.trim())
         .ok()?;
     let text = String::from_utf8(decoded).ok()?;
-    let (user, password) = text.split_once(':')?;
-    Some((user.to_owned(), password.to_owned()))
+    let colon = text.find(':')?;
+    Some(Credentials { text, colon })
 }
 
 /// Any authenticated account.
@@ -40,10 +56,10 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let (sid, token) = basic_credentials(parts).ok_or_else(ApiError::unauthenticated)?;
+        let credentials = basic_credentials(parts).ok_or_else(ApiError::unauthenticated)?;
         state
             .catalog
-            .authenticate(&sid, &token)
+            .authenticate(credentials.user(), credentials.password())
             .map(Authenticated)
             .ok_or_else(ApiError::unauthenticated)
     }
@@ -73,17 +89,47 @@ impl FromRequestParts<AppState> for Operator {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let (user, password) = basic_credentials(parts).ok_or_else(ApiError::unauthenticated)?;
-        let candidate: [u8; 32] = Sha256::digest(password.as_bytes()).into();
+        let credentials = basic_credentials(parts).ok_or_else(ApiError::unauthenticated)?;
+        let candidate: [u8; 32] = Sha256::digest(credentials.password().as_bytes()).into();
         let matches = candidate
             .iter()
             .zip(state.operator_token_hash.iter())
             .fold(0u8, |acc, (a, b)| acc | (a ^ b))
             == 0;
-        if user == OPERATOR_USERNAME && matches {
+        if credentials.user() == OPERATOR_USERNAME && matches {
             Ok(Operator)
         } else {
             Err(ApiError::unauthenticated())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(authorization: &str) -> Parts {
+        let request = axum::http::Request::builder()
+            .header(header::AUTHORIZATION, authorization)
+            .body(())
+            .unwrap_or_else(|error| unreachable!("a valid request: {error}"));
+        request.into_parts().0
+    }
+
+    #[test]
+    fn basic_credentials_split_at_the_first_colon() {
+        let encoded = base64::engine::general_purpose::STANDARD.encode("AC123:to:ken");
+        let credentials = basic_credentials(&parts(&format!("basic {encoded}")));
+        let credentials = credentials.unwrap_or_else(|| unreachable!("valid Basic credentials"));
+        assert_eq!(credentials.user(), "AC123");
+        assert_eq!(credentials.password(), "to:ken");
+    }
+
+    #[test]
+    fn other_schemes_and_malformed_credentials_are_refused() {
+        let no_colon = base64::engine::general_purpose::STANDARD.encode("AC123");
+        for value in ["Bearer abc", "Basic !!!", &format!("Basic {no_colon}"), "Basic"] {
+            assert!(basic_credentials(&parts(value)).is_none(), "{value}");
         }
     }
 }
