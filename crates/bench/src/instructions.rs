@@ -26,7 +26,7 @@ use crate::gateway::{self, Gateway};
 use crate::http::{self, Body};
 use crate::procs::{self, Service};
 use crate::report::Machine;
-use crate::run::{git, machine, spawn_bench_child, start_publisher};
+use crate::run::{git, git_dirty, machine, spawn_bench_child, start_publisher};
 
 /// Options of `bench instructions`.
 #[derive(Debug, Clone, Args)]
@@ -67,7 +67,7 @@ pub struct InstructionsReport {
     pub date: String,
     /// `git rev-parse HEAD`.
     pub git_commit: String,
-    /// Whether tracked files differed from that commit.
+    /// Whether tracked files other than the results differed from that commit.
     pub git_dirty: bool,
     /// The machine.
     pub machine: Machine,
@@ -239,7 +239,7 @@ pub async fn run(options: &InstructionsOptions) -> anyhow::Result<()> {
     let report = InstructionsReport {
         date: started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         git_commit: git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".to_owned()),
-        git_dirty: git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty()),
+        git_dirty: git_dirty(),
         machine: machine(),
         valgrind,
         requests: options.requests,

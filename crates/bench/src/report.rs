@@ -18,7 +18,7 @@ pub struct Report {
     pub date: String,
     /// `git rev-parse HEAD`.
     pub git_commit: String,
-    /// Whether tracked files differed from that commit.
+    /// Whether tracked files other than the results differed from that commit.
     pub git_dirty: bool,
     /// The machine.
     pub machine: Machine,

@@ -230,7 +230,7 @@ pub async fn run(options: &RunOptions, databases: Databases) -> anyhow::Result<(
     let report = Report {
         date: started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         git_commit: git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".to_owned()),
-        git_dirty: git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty()),
+        git_dirty: git_dirty(),
         machine: machine(),
         tools: Tools {
             wrk: crate::wrk::version(),
@@ -606,6 +606,19 @@ pub async fn drop_databases(options: &RunOptions, databases: &Databases) {
         }
         Err(error) => eprintln!("warning: could not drop databases {names:?}: {error:#}"),
     }
+}
+
+/// Whether tracked files other than the results differ from the commit checked out.
+pub(crate) fn git_dirty() -> bool {
+    git(&[
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        ".",
+        ":(exclude)bench/results",
+    ])
+    .is_some_and(|status| !status.is_empty())
 }
 
 pub(crate) fn git(args: &[&str]) -> Option<String> {
