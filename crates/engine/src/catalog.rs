@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::request::IdentityHeaders;
 use addons_domain::kind::IntegrationPoint;
 use addons_domain::manifest::{self, AddOnDefinition, RegistrationPolicy};
 use addons_domain::sid::{AccountSid, AddOnSid, InstallSid, InstalledAddOnSid, VersionSid};
@@ -17,6 +16,8 @@ use addons_store::{AccountRole, PhoneNumberRecord, Store, StoreResult};
 use arc_swap::ArcSwap;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+
+use crate::request::IdentityHeaders;
 
 /// An account as the request path needs it.
 #[derive(Debug)]

@@ -63,7 +63,7 @@ mod names {
 
 /// The headers that are the same on every request of an installed Add-on (its SIDs and its
 /// publisher's), made once when the catalog is loaded.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct IdentityHeaders(Vec<(HeaderName, HeaderValue)>);
 
 /// Headers every request has beyond the identity headers: the signature, the request SID, the
