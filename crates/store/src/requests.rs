@@ -143,6 +143,13 @@ fn chunk_statement(index: usize, placeholders: Placeholders) -> Arc<str> {
     Arc::clone(cells[index].get_or_init(|| insert_statement(STATEMENT_ROWS[index], placeholders).into()))
 }
 
+/// Empty bind arguments of `pool`'s database, with room for `values` values.
+fn reserved_arguments<DB: sqlx::Database>(_pool: &sqlx::Pool<DB>, values: usize) -> DB::Arguments {
+    let mut arguments = DB::Arguments::default();
+    sqlx::Arguments::reserve(&mut arguments, values, 0);
+    arguments
+}
+
 impl Store {
     /// Writes records in one transaction, in statements of [`STATEMENT_ROWS`] rows. A request
     /// SID written before (a batch retried after an error that struck after its commit) is not
@@ -158,33 +165,42 @@ impl Store {
         on_backend!(self, pool => {
             let mut tx = pool.begin().await?;
             for (index, chunk) in statement_chunks(records) {
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(chunk_statement(index, placeholders)));
+                // The arguments made at their final size and filled in place (binding through
+                // `Query::bind` moves the query for every value and grows its list as it goes).
+                let mut arguments = reserved_arguments(pool, chunk.len() * COLUMNS);
                 for record in chunk {
-                    query = query
-                        .bind(record.request_sid.as_str())
-                        .bind(record.account_sid.as_str())
-                        .bind(record.installed_add_on_sid.as_str())
-                        .bind(record.install_sid.as_str())
-                        .bind(record.add_on_sid.as_str())
-                        .bind(record.version_sid.as_str())
-                        .bind(record.publisher_sid.as_str())
-                        .bind(record.unique_name.as_str())
-                        .bind(record.integration_point.as_str())
-                        .bind(record.reference_sid.as_deref())
-                        .bind(record.status.as_str())
-                        .bind(record.error_code)
-                        .bind(record.message.as_deref())
-                        .bind(record.http_status)
-                        .bind(record.sla_counted)
-                        .bind(record.billable)
-                        .bind(record.non_billable_reason.as_deref())
-                        .bind(record.pricing_model.as_str())
-                        .bind(record.unit_price_nanos)
-                        .bind(record.units)
-                        .bind(record.attempts.to_string())
-                        .bind(record.latency_ms)
-                        .bind(record.date_created);
+                    macro_rules! add {
+                        ($($value:expr),* $(,)?) => {
+                            $(sqlx::Arguments::add(&mut arguments, $value).map_err(sqlx::Error::Encode)?;)*
+                        };
+                    }
+                    add!(
+                        record.request_sid.as_str(),
+                        record.account_sid.as_str(),
+                        record.installed_add_on_sid.as_str(),
+                        record.install_sid.as_str(),
+                        record.add_on_sid.as_str(),
+                        record.version_sid.as_str(),
+                        record.publisher_sid.as_str(),
+                        record.unique_name.as_str(),
+                        record.integration_point.as_str(),
+                        record.reference_sid.as_deref(),
+                        record.status.as_str(),
+                        record.error_code,
+                        record.message.as_deref(),
+                        record.http_status,
+                        record.sla_counted,
+                        record.billable,
+                        record.non_billable_reason.as_deref(),
+                        record.pricing_model.as_str(),
+                        record.unit_price_nanos,
+                        record.units,
+                        record.attempts.to_string(),
+                        record.latency_ms,
+                        record.date_created,
+                    );
                 }
+                let query = sqlx::query_with(sqlx::AssertSqlSafe(chunk_statement(index, placeholders)), arguments);
                 query.execute(&mut *tx).await?;
             }
             tx.commit().await?;
