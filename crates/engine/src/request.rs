@@ -31,34 +31,23 @@ pub const INVOCATION_TTL_PARAM: &str = "InvocationTtlMs";
 
 /// Header names, as the seed lists them.
 pub mod headers {
-    /// The publisher's account SID.
-    pub const VENDOR_ACCOUNT_SID: &str = "x-twilio-vendoraccountsid";
-    /// The request's signature.
-    pub const SIGNATURE: &str = "x-twilio-signature";
-    /// The request SID (`XR…`).
-    pub const REQUEST_SID: &str = "x-twilio-requestsid";
-    /// The Add-on (`XB…`).
-    pub const ADD_ON_SID: &str = "x-twilio-addonsid";
-    /// The Add-on version (`XC…`).
-    pub const ADD_ON_VERSION_SID: &str = "x-twilio-addonversionsid";
-    /// The developer's installation (`XD…`).
-    pub const ADD_ON_INSTALL_SID: &str = "x-twilio-addoninstallsid";
-    /// The installed Add-on, i.e. its configuration (`XE…`).
-    pub const ADD_ON_CONFIGURATION_SID: &str = "x-twilio-addonconfigurationsid";
-}
-
-/// The header names above, made once.
-mod names {
     use http::header::HeaderName;
 
-    pub const VENDOR_ACCOUNT_SID: HeaderName = HeaderName::from_static(super::headers::VENDOR_ACCOUNT_SID);
-    pub const SIGNATURE: HeaderName = HeaderName::from_static(super::headers::SIGNATURE);
-    pub const REQUEST_SID: HeaderName = HeaderName::from_static(super::headers::REQUEST_SID);
-    pub const ADD_ON_SID: HeaderName = HeaderName::from_static(super::headers::ADD_ON_SID);
-    pub const ADD_ON_VERSION_SID: HeaderName = HeaderName::from_static(super::headers::ADD_ON_VERSION_SID);
-    pub const ADD_ON_INSTALL_SID: HeaderName = HeaderName::from_static(super::headers::ADD_ON_INSTALL_SID);
+    /// The publisher's account SID.
+    pub const VENDOR_ACCOUNT_SID: HeaderName = HeaderName::from_static("x-twilio-vendoraccountsid");
+    /// The request's signature.
+    pub const SIGNATURE: HeaderName = HeaderName::from_static("x-twilio-signature");
+    /// The request SID (`XR…`).
+    pub const REQUEST_SID: HeaderName = HeaderName::from_static("x-twilio-requestsid");
+    /// The Add-on (`XB…`).
+    pub const ADD_ON_SID: HeaderName = HeaderName::from_static("x-twilio-addonsid");
+    /// The Add-on version (`XC…`).
+    pub const ADD_ON_VERSION_SID: HeaderName = HeaderName::from_static("x-twilio-addonversionsid");
+    /// The developer's installation (`XD…`).
+    pub const ADD_ON_INSTALL_SID: HeaderName = HeaderName::from_static("x-twilio-addoninstallsid");
+    /// The installed Add-on, i.e. its configuration (`XE…`).
     pub const ADD_ON_CONFIGURATION_SID: HeaderName =
-        HeaderName::from_static(super::headers::ADD_ON_CONFIGURATION_SID);
+        HeaderName::from_static("x-twilio-addonconfigurationsid");
 }
 
 /// The headers that are the same on every request of an installed Add-on (its SIDs and its
@@ -82,11 +71,11 @@ impl IdentityHeaders {
     ) -> IdentityHeaders {
         IdentityHeaders(
             [
-                (names::VENDOR_ACCOUNT_SID, publisher_sid),
-                (names::ADD_ON_SID, add_on_sid),
-                (names::ADD_ON_VERSION_SID, version_sid),
-                (names::ADD_ON_INSTALL_SID, install_sid),
-                (names::ADD_ON_CONFIGURATION_SID, configuration_sid),
+                (headers::VENDOR_ACCOUNT_SID, publisher_sid),
+                (headers::ADD_ON_SID, add_on_sid),
+                (headers::ADD_ON_VERSION_SID, version_sid),
+                (headers::ADD_ON_INSTALL_SID, install_sid),
+                (headers::ADD_ON_CONFIGURATION_SID, configuration_sid),
             ]
             .into_iter()
             .filter_map(|(name, value)| Some((name, HeaderValue::from_str(value).ok()?)))
@@ -279,10 +268,10 @@ pub fn build(context: &RequestContext<'_>, values: &FieldValues<'_>) -> Result<O
     for (name, value) in identity {
         request_headers.insert(name.clone(), value.clone());
     }
-    insert(&mut request_headers, names::SIGNATURE, &signature)?;
+    insert(&mut request_headers, headers::SIGNATURE, &signature)?;
     insert(
         &mut request_headers,
-        names::REQUEST_SID,
+        headers::REQUEST_SID,
         context.request_sid.as_str(),
     )?;
 
