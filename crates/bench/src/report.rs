@@ -112,6 +112,20 @@ pub struct FixedRate {
     pub added_p99_ms: f64,
 }
 
+/// The same fixed-rate comparison for the bare hyper proxy, at the same fraction of its own
+/// maximum: the added p99 of the stack itself, doing nothing but pass requests on.
+#[derive(Debug, Clone, Serialize)]
+pub struct StackFloor {
+    /// The rate (requests/s).
+    pub rate: f64,
+    /// The publisher called directly at that rate.
+    pub publisher: RateResult,
+    /// The hyper proxy at that rate.
+    pub proxy: RateResult,
+    /// `proxy.p99 - publisher.p99` (ms).
+    pub added_p99_ms: f64,
+}
+
 /// The fan-out comparison.
 #[derive(Debug, Clone, Serialize)]
 pub struct Fanout {
@@ -187,6 +201,8 @@ pub struct VariantReport {
     pub lookup_1_over_stack_proxy: f64,
     /// The fixed-rate comparison.
     pub fixed_rate: FixedRate,
+    /// The fixed-rate comparison for the hyper proxy.
+    pub stack_floor: StackFloor,
     /// The fan-out comparison.
     pub fanout: Fanout,
     /// The gateway's `VmHWM` at the end of the variant (KiB).
@@ -425,6 +441,26 @@ impl Report {
                 target(1),
             ),
             (
+                format!("fixed rate ({percent} of hyper proxy max): req/s"),
+                Box::new(|v: &VariantReport| thousands(v.stack_floor.rate)),
+                String::new(),
+            ),
+            (
+                "  p99 hyper proxy / publisher direct, ms".into(),
+                Box::new(|v: &VariantReport| {
+                    pair(
+                        v.stack_floor.proxy.latencies.p99_ms,
+                        v.stack_floor.publisher.latencies.p99_ms,
+                    )
+                }),
+                String::new(),
+            ),
+            (
+                "  hyper proxy's added p99, ms".into(),
+                Box::new(|v: &VariantReport| format!("{:.2}", v.stack_floor.added_p99_ms)),
+                String::new(),
+            ),
+            (
                 "fan-out p50: 1 slow / 10 slow, ms".into(),
                 Box::new(|v: &VariantReport| pair(v.fanout.one_slow.p50_ms, v.fanout.ten_slow.p50_ms)),
                 String::new(),
@@ -628,7 +664,9 @@ const METHOD: &str = "
   fraction of the Lookup+1 maximum above) on keep-alive connections, whether or not earlier
   ones have been answered, and times each from its *scheduled* send time (HdrHistogram); the
   p99 of Lookup+1 minus the p99 of the publisher called directly at the same rate. The
-  publisher's p99 is the floor set by the generator and the machine.
+  publisher's p99 is the floor set by the generator and the machine. **The hyper proxy's
+  added p99**: the same, for the bare hyper proxy at the same fraction of *its own* maximum
+  (the machine as busy as for the gateway's figure): what the stack alone adds at that load.
 - **Fan-out**: Lookups with 1 and with 10 Add-ons whose publisher answers after 100 ms,
   a fixed number of concurrent clients each sending its next request when answered; the ratio of
   the medians (and of the p99s). Every answer is checked to hold a successful result per Add-on.

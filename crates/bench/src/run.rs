@@ -11,15 +11,15 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 
 use crate::gateway::{self, Gateway};
-use crate::load::{self, Checker, Target};
+use crate::load::{self, Checker, RateResult, Target};
 use crate::nginx;
 use crate::pg;
 use crate::procs::{self, Service};
 use crate::publisher;
 use crate::report::{
-    Fanout, FixedRate, GatewayWrk, Machine, Report, Settings, TargetCheck, Tools, VariantReport,
+    Fanout, FixedRate, GatewayWrk, Machine, Report, Settings, StackFloor, TargetCheck, Tools, VariantReport,
 };
-use crate::wrk::Wrk;
+use crate::wrk::{Wrk, WrkResult};
 
 /// Where the gateway keeps its data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -325,32 +325,29 @@ async fn run_variant(context: &Shared<'_>, variant: Variant) -> anyhow::Result<V
     let lookup_5 = measure_lookup(context, &mut gateway, gateway::FAST_ADD_ONS, label).await?;
 
     let rate = (lookup_1.wrk.requests_per_sec * options.load_fraction).max(1.0);
-    let warmup = Duration::from_secs(options.warmup);
-    let duration = Duration::from_secs(options.duration);
-    progress(
+    let direct_at_rate = at_rate(
+        context,
         label,
-        &format!("fixed rate {rate:.0} req/s: publisher called directly"),
-    );
-    let direct_at_rate = load::fixed_rate(&Target::new(&publisher_url, None, None)?, rate, warmup, duration)
-        .await
-        .context("the fixed-rate run against the publisher")?;
-    progress(label, &format!("  p99 {:.2} ms", direct_at_rate.latencies.p99_ms));
-    progress(label, &format!("fixed rate {rate:.0} req/s: gateway Lookup+1"));
+        "publisher called directly",
+        Target::new(&publisher_url, None, None)?,
+        rate,
+    )
+    .await?;
     let fast_1 = gateway::fast_names(1);
-    let lookup_at_rate = load::fixed_rate(
-        &Target::new(
+    let lookup_at_rate = at_rate(
+        context,
+        label,
+        "gateway Lookup+1",
+        Target::new(
             &gateway.lookup_url(&fast_1),
             Some(&authorization),
             Some(checker(fast_1.clone())),
         )?,
         rate,
-        warmup,
-        duration,
     )
-    .await
-    .context("the fixed-rate run against the gateway")?;
-    progress(label, &format!("  p99 {:.2} ms", lookup_at_rate.latencies.p99_ms));
+    .await?;
     gateway.ensure_running()?;
+    let stack_floor = measure_stack_floor(context, &stack_proxy, label).await?;
 
     gateway.wait_for_records(RECORDS_TIMEOUT).await?;
     let fanout = measure_fanout(context, &gateway, &authorization, label).await?;
@@ -408,11 +405,67 @@ async fn run_variant(context: &Shared<'_>, variant: Variant) -> anyhow::Result<V
             lookup_1: lookup_at_rate,
             added_p99_ms,
         },
+        stack_floor,
         fanout,
         gateway_peak_rss_kib: peak_rss_kib,
         database: database_work,
         targets,
     })
+}
+
+/// The fixed-rate comparison for the bare hyper proxy, at the same fraction of its own
+/// maximum: what the stack alone adds to the p99 at that load on this machine.
+async fn measure_stack_floor(
+    context: &Shared<'_>,
+    stack_proxy: &WrkResult,
+    label: &str,
+) -> anyhow::Result<StackFloor> {
+    let rate = (stack_proxy.requests_per_sec * context.options.load_fraction).max(1.0);
+    let publisher_url = format!("http://127.0.0.1:{}/fast", context.publisher_port);
+    let publisher = at_rate(
+        context,
+        label,
+        "publisher called directly",
+        Target::new(&publisher_url, None, None)?,
+        rate,
+    )
+    .await?;
+    let proxy_url = format!("http://127.0.0.1:{}/fast", context.stack_proxy_port);
+    let proxy = at_rate(
+        context,
+        label,
+        "hyper proxy",
+        Target::new(&proxy_url, None, None)?,
+        rate,
+    )
+    .await?;
+    Ok(StackFloor {
+        rate,
+        added_p99_ms: proxy.latencies.p99_ms - publisher.latencies.p99_ms,
+        publisher,
+        proxy,
+    })
+}
+
+/// One open-loop run of `target` at `rate`, with the run's warm-up and duration.
+async fn at_rate(
+    context: &Shared<'_>,
+    label: &str,
+    what: &str,
+    target: Target,
+    rate: f64,
+) -> anyhow::Result<RateResult> {
+    progress(label, &format!("fixed rate {rate:.0} req/s: {what}"));
+    let result = load::fixed_rate(
+        &target,
+        rate,
+        Duration::from_secs(context.options.warmup),
+        Duration::from_secs(context.options.duration),
+    )
+    .await
+    .with_context(|| format!("the fixed-rate run against the {what}"))?;
+    progress(label, &format!("  p99 {:.2} ms", result.latencies.p99_ms));
+    Ok(result)
 }
 
 fn checker(names: Vec<String>) -> Checker {
