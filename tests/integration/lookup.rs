@@ -478,7 +478,7 @@ async fn request_validation_fails_without_calling_the_publisher(database: TestDa
     assert_eq!(records.len(), 1);
     assert!(!records[0].sla_counted && !records[0].billable);
     assert_eq!(records[0].error_code, Some(61003));
-    assert_eq!(records[0].attempts, json!([]));
+    assert!(records[0].attempts.is_empty());
     world.app.stop().await;
 }
 
@@ -664,9 +664,9 @@ async fn server_errors_are_retried_with_the_same_request_sid(database: TestDatab
         .iter()
         .find(|r| r.unique_name == "flaky")
         .expect("a record");
-    assert_eq!(flaky_record.attempts.as_array().map(Vec::len), Some(3));
-    assert_eq!(flaky_record.attempts[0]["status"], json!(503));
-    assert_eq!(flaky_record.attempts[2]["status"], json!(200));
+    let statuses: Vec<Option<u16>> = flaky_record.attempts.iter().map(|a| a.status).collect();
+    assert_eq!(statuses, [Some(503), Some(503), Some(200)]);
+    assert!(flaky_record.attempts.iter().all(|a| a.error.is_none()));
     assert!(flaky_record.billable && !flaky_record.sla_counted);
     let failing_record = records
         .iter()

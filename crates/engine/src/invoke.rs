@@ -15,10 +15,10 @@ use addons_domain::kind::IntegrationPoint;
 use addons_domain::phone::{PhoneBook, PhoneError, PhoneNumber};
 use addons_domain::pricing::{NonBillableReason, Pricing};
 use addons_domain::sid::{AccountSid, RequestSid};
-use addons_store::{AddOnRequestRecord, Store};
+use addons_store::{AddOnRequestRecord, Attempt, Store};
 use chrono::{DateTime, SubsecRound, Utc};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::catalog::{Catalog, Installed};
 use crate::client::{ClientOptions, PublisherClient, SendError};
@@ -194,7 +194,7 @@ impl Verdict {
 /// What happened on the wire.
 #[derive(Default)]
 struct Trace {
-    attempts: Vec<Value>,
+    attempts: Vec<Attempt>,
     http_status: Option<u16>,
 }
 
@@ -212,12 +212,12 @@ impl Trace {
             }
             Err(error) => (None, Some(error.to_string())),
         };
-        self.attempts.push(json!({
-            "started_at": started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "latency_ms": latency.as_millis() as u64,
-            "status": status,
-            "error": error,
-        }));
+        self.attempts.push(Attempt {
+            started_at: started_at.trunc_subsecs(3),
+            latency_ms: latency.as_millis() as u64,
+            status,
+            error,
+        });
     }
 }
 
@@ -442,7 +442,7 @@ impl Engine {
             pricing_model: definition.pricing.model().to_owned(),
             unit_price_nanos: definition.pricing.price().nanos(),
             units,
-            attempts: Value::Array(trace.attempts),
+            attempts: trace.attempts,
             latency_ms: latency.as_millis() as i64,
             date_created,
         });
@@ -746,6 +746,7 @@ fn snippet(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn reported_errors_carry_the_publishers_message_and_code() {

@@ -29,7 +29,7 @@ pub use add_ons::{AddOnRecord, ExtensionRecord, NewVersion, VersionRecord};
 pub use crypto::Vault;
 pub use inbound::{AlertRecord, EventKind, InboundEventRecord, PhoneNumberRecord, PhoneNumberSettings};
 pub use installs::{InstallRecord, InstallUpdate, InstalledExtensionRecord, NewInstall};
-pub use requests::AddOnRequestRecord;
+pub use requests::{AddOnRequestRecord, Attempt};
 
 /// The PostgreSQL channel on which catalog changes are announced to every gateway instance.
 pub const CHANGES_CHANNEL: &str = "addons_catalog_changed";
@@ -324,7 +324,7 @@ pub(crate) fn now() -> chrono::DateTime<chrono::Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
-pub(crate) fn parse_json(text: &str, what: &str) -> StoreResult<serde_json::Value> {
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> StoreResult<T> {
     serde_json::from_str(text).map_err(|error| StoreError::Corrupt(format!("{what}: {error}")))
 }
 

@@ -4,7 +4,8 @@ use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
 
 use addons_domain::sid::{AccountSid, RequestSid};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::{Columns, Page, PageRequest, Store, StoreResult, on_backend};
 
@@ -51,12 +52,31 @@ pub struct AddOnRequestRecord {
     pub unit_price_nanos: i64,
     /// Units (1 per result; minutes for pay-per-minute).
     pub units: i64,
-    /// Each attempt, as JSON: `[{"started_at", "latency_ms", "status", "error"}]`.
-    pub attempts: serde_json::Value,
+    /// Each HTTP attempt, in order (stored as a JSON array).
+    pub attempts: Vec<Attempt>,
     /// From the start of the request to its outcome.
     pub latency_ms: i64,
     /// When the request started.
     pub date_created: DateTime<Utc>,
+}
+
+/// One HTTP attempt of an Add-on request, stored as
+/// `{"started_at", "latency_ms", "status", "error"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// When it started, to the millisecond (RFC 3339).
+    #[serde(serialize_with = "rfc3339_millis")]
+    pub started_at: DateTime<Utc>,
+    /// How long it took.
+    pub latency_ms: u64,
+    /// The publisher's HTTP status, when it answered.
+    pub status: Option<u16>,
+    /// Why there was no answer, when there was none.
+    pub error: Option<String>,
+}
+
+fn rfc3339_millis<S: Serializer>(time: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&time.to_rfc3339_opts(SecondsFormat::Millis, true))
 }
 
 macro_rules! request_columns {
@@ -195,7 +215,8 @@ impl Store {
                         record.pricing_model.as_str(),
                         record.unit_price_nanos,
                         record.units,
-                        record.attempts.to_string(),
+                        serde_json::to_string(&record.attempts)
+                            .unwrap_or_else(|error| unreachable!("attempts serialize: {error}")),
                         record.latency_ms,
                         record.date_created,
                     );

@@ -5,7 +5,7 @@ use addons_domain::manifest::Secret;
 use addons_domain::sid::{AccountSid, AddOnSid, InstalledAddOnSid, RequestSid};
 use addons_store::crypto::{KEY_LEN, token_hash};
 use addons_store::{
-    AccountRole, AddOnRecord, AddOnRequestRecord, InstallUpdate, NewAccount, NewInstall, NewVersion,
+    AccountRole, AddOnRecord, AddOnRequestRecord, Attempt, InstallUpdate, NewAccount, NewInstall, NewVersion,
     PageRequest, Store, StoreError, Vault,
 };
 use addons_testkit::TestDatabase;
@@ -484,7 +484,13 @@ fn sample_record(account: &AccountSid, n: usize) -> AddOnRequestRecord {
         pricing_model: "pay-per-use".into(),
         unit_price_nanos: 5_000_000,
         units: 1,
-        attempts: json!([{"latency_ms": n, "status": 200, "error": null}]),
+        attempts: vec![Attempt {
+            started_at: chrono::DateTime::from_timestamp_millis(1_700_000_000_123 + n as i64)
+                .expect("a time"),
+            latency_ms: n as u64,
+            status: (!failed).then_some(200),
+            error: failed.then(|| format!("failure number {n}")),
+        }],
         latency_ms: n as i64,
         date_created: chrono::DateTime::from_timestamp(1_700_000_000 + n as i64, 0).expect("a time"),
     }
