@@ -18,12 +18,26 @@ pub enum SidError {
     },
 }
 
-fn is_sid(value: &str, prefix: &str) -> bool {
-    value.len() == 34
-        && value.starts_with(prefix)
-        && value[2..]
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+/// The length of every SID: a two-letter prefix and 32 hex digits.
+const SID_LEN: usize = 34;
+
+/// `value` with its hex digits lower-cased, if it is a SID with `prefix`: checked and copied
+/// in one pass.
+fn normalize(value: &str, prefix: &str) -> Option<String> {
+    let digits = value.strip_prefix(prefix)?;
+    if value.len() != SID_LEN {
+        return None;
+    }
+    let mut normalized = String::with_capacity(SID_LEN);
+    normalized.push_str(prefix);
+    for byte in digits.bytes() {
+        let lower = byte.to_ascii_lowercase();
+        if !(lower.is_ascii_digit() || (b'a'..=b'f').contains(&lower)) {
+            return None;
+        }
+        normalized.push(char::from(lower));
+    }
+    Some(normalized)
 }
 
 macro_rules! sid_type {
@@ -38,23 +52,18 @@ macro_rules! sid_type {
 
             /// Parses a SID, accepting upper-case hex digits as Twilio does and storing them lower-case.
             pub fn parse(value: &str) -> Result<Self, SidError> {
-                let normalized = if value.len() == 34 && value.starts_with($prefix) {
-                    format!("{}{}", $prefix, value[2..].to_ascii_lowercase())
-                } else {
-                    return Err(SidError::Malformed { prefix: $prefix });
-                };
-                if is_sid(&normalized, $prefix) {
-                    Ok(Self(normalized))
-                } else {
-                    Err(SidError::Malformed { prefix: $prefix })
-                }
+                normalize(value, $prefix).map(Self).ok_or(SidError::Malformed { prefix: $prefix })
             }
 
             /// A new SID of this kind: a UUID v7 (a millisecond timestamp, then 74 random bits),
             /// so that new rows land at the end of the indexes that hold them rather than on
             /// a random page.
             pub fn generate() -> Self {
-                Self(format!("{}{}", $prefix, uuid::Uuid::now_v7().simple()))
+                let mut digits = [0u8; uuid::fmt::Simple::LENGTH];
+                let mut sid = String::with_capacity(SID_LEN);
+                sid.push_str($prefix);
+                sid.push_str(uuid::Uuid::now_v7().simple().encode_lower(&mut digits));
+                Self(sid)
             }
 
             /// The SID as text.
