@@ -12,7 +12,7 @@ use addons_domain::kind::IntegrationPoint;
 use addons_domain::manifest::{self, AddOnDefinition, RegistrationPolicy};
 use addons_domain::sid::{AccountSid, AddOnSid, InstallSid, InstalledAddOnSid, VersionSid};
 use addons_domain::signature::Signer;
-use addons_store::{AccountRole, PhoneNumberRecord, Store, StoreResult};
+use addons_store::{AccountRole, PhoneNumberRecord, RecordSource, Store, StoreResult};
 use arc_swap::ArcSwap;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -79,6 +79,8 @@ pub struct Installed {
     pub publisher: Option<Arc<Account>>,
     /// The SID headers of every request to the publisher.
     pub identity_headers: IdentityHeaders,
+    /// What every request record of this installed Add-on shares.
+    pub record_source: Arc<RecordSource>,
     enabled: Vec<IntegrationPoint>,
 }
 
@@ -266,6 +268,16 @@ impl Catalog {
                     install.install_sid.as_str(),
                     install.sid.as_str(),
                 ),
+                record_source: Arc::new(RecordSource {
+                    account_sid: install.account_sid.to_string(),
+                    installed_add_on_sid: install.sid.to_string(),
+                    install_sid: install.install_sid.to_string(),
+                    add_on_sid: version.add_on_sid.to_string(),
+                    version_sid: version.sid.to_string(),
+                    publisher_sid: version.publisher_sid.to_string(),
+                    unique_name: install.unique_name.clone(),
+                    pricing_model: version.definition.pricing.model().to_owned(),
+                }),
                 enabled: enabled.remove(&install.sid).unwrap_or_default(),
                 publisher: accounts.get(&version.publisher_sid).cloned(),
                 version: Arc::clone(version),

@@ -418,13 +418,7 @@ impl Engine {
         };
         self.recorder.record(AddOnRequestRecord {
             request_sid: request_sid.as_str().to_owned(),
-            account_sid: installed.account_sid.as_str().to_owned(),
-            installed_add_on_sid: installed.sid.as_str().to_owned(),
-            install_sid: installed.install_sid.as_str().to_owned(),
-            add_on_sid: installed.version.add_on_sid.as_str().to_owned(),
-            version_sid: installed.version.sid.as_str().to_owned(),
-            publisher_sid: installed.version.publisher_sid.as_str().to_owned(),
-            unique_name: installed.unique_name.clone(),
+            source: Arc::clone(&installed.record_source),
             integration_point: point.unique_name().to_owned(),
             reference_sid: inputs.reference_sid.clone(),
             status: if matches!(verdict.outcome, Outcome::Success(_)) {
@@ -439,7 +433,6 @@ impl Engine {
             sla_counted: verdict.sla_counted,
             billable: verdict.billing.is_ok(),
             non_billable_reason: verdict.billing.as_ref().err().map(NonBillableReason::describe),
-            pricing_model: definition.pricing.model().to_owned(),
             unit_price_nanos: definition.pricing.price().nanos(),
             units,
             attempts: trace.attempts,

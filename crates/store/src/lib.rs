@@ -29,7 +29,7 @@ pub use add_ons::{AddOnRecord, ExtensionRecord, NewVersion, VersionRecord};
 pub use crypto::Vault;
 pub use inbound::{AlertRecord, EventKind, InboundEventRecord, PhoneNumberRecord, PhoneNumberSettings};
 pub use installs::{InstallRecord, InstallUpdate, InstalledExtensionRecord, NewInstall};
-pub use requests::{AddOnRequestRecord, Attempt};
+pub use requests::{AddOnRequestRecord, Attempt, RecordSource};
 
 /// The PostgreSQL channel on which catalog changes are announced to every gateway instance.
 pub const CHANGES_CHANNEL: &str = "addons_catalog_changed";

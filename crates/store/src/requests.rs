@@ -9,11 +9,10 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::{Columns, Page, PageRequest, Store, StoreResult, on_backend};
 
-/// One Add-on request, as recorded.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AddOnRequestRecord {
-    /// `XR…`.
-    pub request_sid: String,
+/// What every request record of one installed Add-on shares: made once per installed Add-on
+/// and shared by its records, so that queuing a record copies none of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordSource {
     /// The developer account.
     pub account_sid: String,
     /// `XE…`.
@@ -26,8 +25,19 @@ pub struct AddOnRequestRecord {
     pub version_sid: String,
     /// The publisher account.
     pub publisher_sid: String,
-    /// The name it was invoked by.
+    /// The name it is invoked by.
     pub unique_name: String,
+    /// The version's billing model.
+    pub pricing_model: String,
+}
+
+/// One Add-on request, as recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AddOnRequestRecord {
+    /// `XR…`.
+    pub request_sid: String,
+    /// The installed Add-on it was made for.
+    pub source: Arc<RecordSource>,
     /// `lookups`, `incoming-sms`, …
     pub integration_point: String,
     /// What it was for (a message, call or recording SID), if anything.
@@ -46,8 +56,6 @@ pub struct AddOnRequestRecord {
     pub billable: bool,
     /// Why not, when not.
     pub non_billable_reason: Option<String>,
-    /// The version's billing model.
-    pub pricing_model: String,
     /// Price per unit, in nano-dollars.
     pub unit_price_nanos: i64,
     /// Units (1 per result; minutes for pay-per-minute).
@@ -199,13 +207,13 @@ impl Store {
                     }
                     add!(
                         record.request_sid.as_str(),
-                        record.account_sid.as_str(),
-                        record.installed_add_on_sid.as_str(),
-                        record.install_sid.as_str(),
-                        record.add_on_sid.as_str(),
-                        record.version_sid.as_str(),
-                        record.publisher_sid.as_str(),
-                        record.unique_name.as_str(),
+                        record.source.account_sid.as_str(),
+                        record.source.installed_add_on_sid.as_str(),
+                        record.source.install_sid.as_str(),
+                        record.source.add_on_sid.as_str(),
+                        record.source.version_sid.as_str(),
+                        record.source.publisher_sid.as_str(),
+                        record.source.unique_name.as_str(),
                         record.integration_point.as_str(),
                         record.reference_sid.as_deref(),
                         record.status.as_str(),
@@ -215,7 +223,7 @@ impl Store {
                         record.sla_counted,
                         record.billable,
                         record.non_billable_reason.as_deref(),
-                        record.pricing_model.as_str(),
+                        record.source.pricing_model.as_str(),
                         record.unit_price_nanos,
                         record.units,
                         serde_json::to_string(&record.attempts)
@@ -281,13 +289,16 @@ impl Store {
 fn request_from_row(row: &impl Columns) -> StoreResult<AddOnRequestRecord> {
     Ok(AddOnRequestRecord {
         request_sid: row.text("request_sid")?,
-        account_sid: row.text("account_sid")?,
-        installed_add_on_sid: row.text("installed_add_on_sid")?,
-        install_sid: row.text("install_sid")?,
-        add_on_sid: row.text("add_on_sid")?,
-        version_sid: row.text("version_sid")?,
-        publisher_sid: row.text("publisher_sid")?,
-        unique_name: row.text("unique_name")?,
+        source: Arc::new(RecordSource {
+            account_sid: row.text("account_sid")?,
+            installed_add_on_sid: row.text("installed_add_on_sid")?,
+            install_sid: row.text("install_sid")?,
+            add_on_sid: row.text("add_on_sid")?,
+            version_sid: row.text("version_sid")?,
+            publisher_sid: row.text("publisher_sid")?,
+            unique_name: row.text("unique_name")?,
+            pricing_model: row.text("pricing_model")?,
+        }),
         integration_point: row.text("integration_point")?,
         reference_sid: row.optional_text("reference_sid")?,
         status: row.text("status")?,
@@ -297,7 +308,6 @@ fn request_from_row(row: &impl Columns) -> StoreResult<AddOnRequestRecord> {
         sla_counted: row.flag("sla_counted")?,
         billable: row.flag("billable")?,
         non_billable_reason: row.optional_text("non_billable_reason")?,
-        pricing_model: row.text("pricing_model")?,
         unit_price_nanos: row.int64("unit_price_nanos")?,
         units: row.int64("units")?,
         attempts: crate::parse_json(&row.text("attempts")?, "add_on_requests.attempts")?,

@@ -6,7 +6,7 @@ use addons_domain::sid::{AccountSid, AddOnSid, InstalledAddOnSid, RequestSid};
 use addons_store::crypto::{KEY_LEN, token_hash};
 use addons_store::{
     AccountRole, AddOnRecord, AddOnRequestRecord, Attempt, InstallUpdate, NewAccount, NewInstall, NewVersion,
-    PageRequest, Store, StoreError, Vault,
+    PageRequest, RecordSource, Store, StoreError, Vault,
 };
 use addons_testkit::TestDatabase;
 use serde_json::json;
@@ -465,13 +465,21 @@ fn sample_record(account: &AccountSid, n: usize) -> AddOnRequestRecord {
     let failed = n.is_multiple_of(4);
     AddOnRequestRecord {
         request_sid: RequestSid::generate().to_string(),
-        account_sid: account.to_string(),
-        installed_add_on_sid: "XE00000000000000000000000000000001".into(),
-        install_sid: "XD00000000000000000000000000000001".into(),
-        add_on_sid: "XB00000000000000000000000000000001".into(),
-        version_sid: "XC00000000000000000000000000000001".into(),
-        publisher_sid: "AC00000000000000000000000000000001".into(),
-        unique_name: format!("add_on_{}", n % 3),
+        source: std::sync::Arc::new(RecordSource {
+            account_sid: account.to_string(),
+            installed_add_on_sid: "XE00000000000000000000000000000001".into(),
+            install_sid: "XD00000000000000000000000000000001".into(),
+            add_on_sid: "XB00000000000000000000000000000001".into(),
+            version_sid: "XC00000000000000000000000000000001".into(),
+            publisher_sid: "AC00000000000000000000000000000001".into(),
+            unique_name: format!("add_on_{}", n % 3),
+            pricing_model: if n.is_multiple_of(3) {
+                "pay-per-use"
+            } else {
+                "free"
+            }
+            .into(),
+        }),
         integration_point: "lookups".into(),
         reference_sid: n.is_multiple_of(2).then(|| format!("SM{n:032}")),
         status: if failed { "failed" } else { "successful" }.into(),
@@ -481,7 +489,6 @@ fn sample_record(account: &AccountSid, n: usize) -> AddOnRequestRecord {
         sla_counted: failed,
         billable: !failed,
         non_billable_reason: failed.then(|| "failed".into()),
-        pricing_model: "pay-per-use".into(),
         unit_price_nanos: 5_000_000,
         units: 1,
         attempts: vec![Attempt {
