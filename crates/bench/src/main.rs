@@ -19,7 +19,8 @@
 //! - requests/s and p50/p99 with `wrk` for the publisher called directly, nginx and the hyper
 //!   proxy in front of it, and Lookups with 1 and with 5 Add-ons;
 //! - the gateway's added p99 at half its maximum Lookup+1 rate, with an open-loop fixed-rate
-//!   generator (latency from each request's scheduled time);
+//!   generator (latency from each request's scheduled time), and the hyper proxy's at half of
+//!   its own maximum (what the stack alone adds at that load);
 //! - fan-out: Lookup with 10 slow Add-ons against Lookup with 1;
 //! - the gateway's peak RSS;
 //! - on PostgreSQL, transactions, rows read, table scans and rows inserted per Lookup.
