@@ -321,6 +321,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn attempts_are_stored_as_json_objects_with_millisecond_times() {
+        let started_at = DateTime::from_timestamp_millis(1_700_000_000_123).unwrap_or_default();
+        let attempts = vec![
+            Attempt {
+                started_at,
+                latency_ms: 12,
+                status: Some(503),
+                error: None,
+            },
+            Attempt {
+                started_at,
+                latency_ms: 1000,
+                status: None,
+                error: Some("timed out".to_owned()),
+            },
+        ];
+        let text = serde_json::to_string(&attempts).unwrap_or_default();
+        assert_eq!(
+            text,
+            r#"[{"started_at":"2023-11-14T22:13:20.123Z","latency_ms":12,"status":503,"error":null},"#
+                .to_owned()
+                + r#"{"started_at":"2023-11-14T22:13:20.123Z","latency_ms":1000,"status":null,"error":"timed out"}]"#
+        );
+        let read: Vec<Attempt> = crate::parse_json(&text, "attempts").unwrap_or_default();
+        assert_eq!(read, attempts);
+        // Rows written before attempts were typed: the same fields, in another order.
+        let older =
+            r#"[{"error":null,"latency_ms":12,"started_at":"2023-11-14T22:13:20.123Z","status":503}]"#;
+        let read: Vec<Attempt> = crate::parse_json(older, "attempts").unwrap_or_default();
+        assert_eq!(read, attempts[..1]);
+    }
+
+    #[test]
     fn statements_number_every_parameter_once() {
         let numbered = insert_statement(2, Placeholders::Numbered);
         assert!(numbered.contains("($1, $2,"));
