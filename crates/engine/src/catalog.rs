@@ -15,7 +15,6 @@ use addons_domain::signature::Signer;
 use addons_store::{AccountRole, PhoneNumberRecord, RecordSource, Store, StoreResult};
 use arc_swap::ArcSwap;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use crate::request::IdentityHeaders;
 
@@ -36,12 +35,7 @@ pub struct Account {
 impl Account {
     /// Whether `token` is this account's auth token (constant time).
     pub fn token_matches(&self, token: &str) -> bool {
-        let candidate: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        candidate
-            .iter()
-            .zip(self.token_hash.iter())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+        addons_store::crypto::token_matches(&self.token_hash, token)
     }
 }
 

@@ -10,7 +10,6 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use base64::Engine as _;
-use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -90,12 +89,7 @@ impl FromRequestParts<AppState> for Operator {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let credentials = basic_credentials(parts).ok_or_else(ApiError::unauthenticated)?;
-        let candidate: [u8; 32] = Sha256::digest(credentials.password().as_bytes()).into();
-        let matches = candidate
-            .iter()
-            .zip(state.operator_token_hash.iter())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
+        let matches = addons_store::crypto::token_matches(&state.operator_token_hash, credentials.password());
         if credentials.user() == OPERATOR_USERNAME && matches {
             Ok(Operator)
         } else {

@@ -70,6 +70,12 @@ pub fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
+/// Whether `token` is the one [`token_hash`] made `hash` from, compared in constant time.
+pub fn token_matches(hash: &[u8], token: &str) -> bool {
+    let candidate = Sha256::digest(token.as_bytes());
+    candidate.len() == hash.len() && candidate.iter().zip(hash).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
 /// A new random auth token: 32 lowercase hex digits, as Twilio's.
 pub fn new_auth_token() -> String {
     let mut bytes = [0u8; 16];
@@ -80,6 +86,15 @@ pub fn new_auth_token() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_match_only_their_own_hash() {
+        let token = new_auth_token();
+        let hash = token_hash(&token);
+        assert!(token_matches(&hash, &token));
+        assert!(!token_matches(&hash, &new_auth_token()));
+        assert!(!token_matches(&hash[..31], &token), "a hash of the wrong length");
+    }
 
     #[test]
     fn seal_and_open_round_trip() {
