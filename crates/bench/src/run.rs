@@ -293,7 +293,7 @@ async fn run_variant(context: &Shared<'_>, variant: Variant) -> anyhow::Result<V
     .await?;
     let authorization = gateway.developer_authorization().to_owned();
 
-    let publisher_url = format!("http://127.0.0.1:{}/fast", context.publisher_port);
+    let publisher_url = fast_url(context.publisher_port);
     progress(label, "wrk: publisher called directly");
     let direct = context
         .wrk
@@ -304,7 +304,7 @@ async fn run_variant(context: &Shared<'_>, variant: Variant) -> anyhow::Result<V
     progress(label, "wrk: nginx proxy_pass to the publisher");
     let proxied = context
         .wrk
-        .measure(&format!("http://127.0.0.1:{}/fast", context.nginx_port), None)
+        .measure(&fast_url(context.nginx_port), None)
         .await
         .context("wrk against nginx")?;
     progress(label, &format!("  {:.0} req/s", proxied.requests_per_sec));
@@ -314,10 +314,7 @@ async fn run_variant(context: &Shared<'_>, variant: Variant) -> anyhow::Result<V
     );
     let stack_proxy = context
         .wrk
-        .measure(
-            &format!("http://127.0.0.1:{}/fast", context.stack_proxy_port),
-            None,
-        )
+        .measure(&fast_url(context.stack_proxy_port), None)
         .await
         .context("wrk against the hyper proxy")?;
     progress(label, &format!("  {:.0} req/s", stack_proxy.requests_per_sec));
@@ -421,7 +418,7 @@ async fn measure_stack_floor(
     label: &str,
 ) -> anyhow::Result<StackFloor> {
     let rate = (stack_proxy.requests_per_sec * context.options.load_fraction).max(1.0);
-    let publisher_url = format!("http://127.0.0.1:{}/fast", context.publisher_port);
+    let publisher_url = fast_url(context.publisher_port);
     let publisher = at_rate(
         context,
         label,
@@ -430,7 +427,7 @@ async fn measure_stack_floor(
         rate,
     )
     .await?;
-    let proxy_url = format!("http://127.0.0.1:{}/fast", context.stack_proxy_port);
+    let proxy_url = fast_url(context.stack_proxy_port);
     let proxy = at_rate(
         context,
         label,
@@ -445,6 +442,11 @@ async fn measure_stack_floor(
         publisher,
         proxy,
     })
+}
+
+/// The publisher's fast path, on `port` (the publisher's own, nginx's or the hyper proxy's).
+fn fast_url(port: u16) -> String {
+    format!("http://127.0.0.1:{port}/fast")
 }
 
 /// One open-loop run of `target` at `rate`, with the run's warm-up and duration.
