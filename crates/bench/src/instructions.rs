@@ -24,9 +24,9 @@ use serde::Serialize;
 
 use crate::gateway::{self, Gateway};
 use crate::http::{self, Body};
-use crate::procs::{self, Service};
+use crate::procs::Service;
 use crate::report::Machine;
-use crate::run::{git, git_dirty, machine, spawn_bench_child, start_publisher};
+use crate::run::{git, git_dirty, machine, start_proxy, start_publisher};
 
 /// Options of `bench instructions`.
 #[derive(Debug, Clone, Args)]
@@ -47,6 +47,10 @@ pub struct InstructionsOptions {
     /// Where the results go (`instructions.json` and `instructions.md`).
     #[arg(long, default_value = "bench/results")]
     pub results_dir: PathBuf,
+    /// Also keep each case's callgrind profile in this directory (`proxy.callgrind`,
+    /// `lookup-1.callgrind`, `lookup-5.callgrind`), for `callgrind_annotate`.
+    #[arg(long)]
+    pub profiles: Option<PathBuf>,
 }
 
 /// One counted case.
@@ -123,8 +127,9 @@ impl Counted {
         self.control("-z")
     }
 
-    /// Writes the counters out and returns the instructions counted since they were zeroed.
-    async fn dump(&mut self) -> anyhow::Result<u64> {
+    /// Writes the counters out and returns the instructions counted since they were zeroed;
+    /// with `keep_as`, the profile is also copied into `--profiles` under that name.
+    async fn dump(&mut self, options: &InstructionsOptions, keep_as: &str) -> anyhow::Result<u64> {
         self.control("-d")?;
         self.dumps += 1;
         let file = PathBuf::from(format!("{}.{}", self.out_file.display(), self.dumps));
@@ -133,6 +138,12 @@ impl Counted {
             if let Ok(text) = std::fs::read_to_string(&file)
                 && let Some(total) = total_instructions(&text)
             {
+                if let Some(profiles) = &options.profiles {
+                    std::fs::create_dir_all(profiles)
+                        .with_context(|| format!("creating {}", profiles.display()))?;
+                    let kept = profiles.join(format!("{keep_as}.callgrind"));
+                    std::fs::write(&kept, text).with_context(|| format!("writing {}", kept.display()))?;
+                }
                 return Ok(total);
             }
             if started.elapsed() > Duration::from_secs(60) {
@@ -171,22 +182,8 @@ pub async fn run(options: &InstructionsOptions) -> anyhow::Result<()> {
     let (mut publisher, publisher_port) = start_publisher(dir).await?;
 
     eprintln!("[instructions] the hyper proxy under callgrind");
-    let proxy_port = procs::free_port()?;
     let proxy_out = dir.join("proxy.callgrind");
-    let proxy = spawn_bench_child(
-        &Counted::launcher(&proxy_out),
-        "proxy",
-        &[
-            "proxy",
-            "--port",
-            &proxy_port.to_string(),
-            "--upstream-port",
-            &publisher_port.to_string(),
-        ],
-        proxy_port,
-        dir,
-    )
-    .await?;
+    let (proxy, proxy_port) = start_proxy(&Counted::launcher(&proxy_out), publisher_port, dir).await?;
     let proxy_case = count_proxy(options, proxy, &proxy_out, proxy_port).await?;
 
     eprintln!("[instructions] the gateway under callgrind");
@@ -219,7 +216,7 @@ pub async fn run(options: &InstructionsOptions) -> anyhow::Result<()> {
             gateway.check_lookup(&names).await?;
         }
         tokio::time::sleep(Duration::from_secs(options.settle)).await;
-        let instructions = counted.dump().await?;
+        let instructions = counted.dump(options, &format!("lookup-{count}")).await?;
         let queued = gateway.records_queued().await?;
         if queued > 0.0 {
             bail!(
@@ -293,7 +290,7 @@ async fn count_proxy(
     for _ in 0..options.requests {
         send().await?;
     }
-    let instructions = counted.dump().await?;
+    let instructions = counted.dump(options, "proxy").await?;
     proxy.ensure_running()?;
     proxy.stop();
     Ok(case("hyper proxy (same stack)", instructions, options.requests))
@@ -389,7 +386,7 @@ mod tests {
     #[test]
     fn runs_a_program_under_a_launcher() {
         let launcher = Counted::launcher(Path::new("/tmp/x.callgrind"));
-        let command = procs::command_under(&launcher, std::ffi::OsStr::new("/bin/true"));
+        let command = crate::procs::command_under(&launcher, std::ffi::OsStr::new("/bin/true"));
         assert_eq!(command.get_program(), "valgrind");
         let arguments: Vec<_> = command.get_args().collect();
         assert_eq!(arguments.last().copied(), Some(std::ffi::OsStr::new("/bin/true")));

@@ -28,6 +28,8 @@
 //! It prints one table and writes it, with the machine, the commit and the settings, to
 //! `bench/results/<timestamp>.json`, `bench/results/latest.json` and `bench/results/latest.md`.
 //!
+//! `bench serve` starts the same processes and leaves them running, for measuring by hand.
+//!
 //! `bash scripts/bench.sh instructions` counts, under valgrind's callgrind, the CPU
 //! instructions per request of the hyper proxy and of Lookups with 1 and 5 Add-ons: a
 //! figure that, unlike requests/s, does not move with the machine's other load
@@ -46,6 +48,7 @@ mod proxy;
 mod publisher;
 mod report;
 mod run;
+mod serve;
 mod wrk;
 
 use std::process::ExitCode;
@@ -68,6 +71,9 @@ enum Command {
     /// Count the CPU instructions per request of the gateway and of the bare hyper proxy,
     /// under valgrind's callgrind, and write the results.
     Instructions(instructions::InstructionsOptions),
+    /// Start the publisher, the hyper proxy and a gateway set up as `run` sets them up, print
+    /// their URLs and how to load them, and keep them running until Ctrl-C.
+    Serve(serve::ServeOptions),
     /// Send GET requests to one URL at a fixed rate and print the latencies as JSON (the
     /// generator `run` uses, on its own).
     Rate {
@@ -132,6 +138,7 @@ fn main() -> ExitCode {
                 signal = interrupted() => Err(anyhow::anyhow!("interrupted by {signal}; stopped what the bench started")),
             }
         }),
+        Command::Serve(options) => runtime.block_on(serve::serve(&options, interrupted())),
         Command::Rate {
             url,
             rate,

@@ -146,6 +146,31 @@ pub(crate) async fn start_publisher(dir: &Path) -> anyhow::Result<(Service, u16)
     Ok((publisher, port))
 }
 
+/// Starts the bare hyper proxy to the publisher on `publisher_port`, run by `launcher` (none
+/// runs it directly), on a free port; returns it and the port.
+pub(crate) async fn start_proxy(
+    launcher: &[String],
+    publisher_port: u16,
+    dir: &Path,
+) -> anyhow::Result<(Service, u16)> {
+    let port = procs::free_port()?;
+    let proxy = spawn_bench_child(
+        launcher,
+        "proxy",
+        &[
+            "proxy",
+            "--port",
+            &port.to_string(),
+            "--upstream-port",
+            &publisher_port.to_string(),
+        ],
+        port,
+        dir,
+    )
+    .await?;
+    Ok((proxy, port))
+}
+
 /// Runs the benchmark, prints the table and writes the results.
 pub async fn run(options: &RunOptions, databases: Databases) -> anyhow::Result<()> {
     if options.variants.is_empty() {
@@ -171,21 +196,7 @@ pub async fn run(options: &RunOptions, databases: Databases) -> anyhow::Result<(
         .await
         .context("starting nginx (is it installed? scripts/bench.sh installs it)")?;
 
-    let stack_proxy_port = procs::free_port()?;
-    let mut stack_proxy = spawn_bench_child(
-        &[],
-        "proxy",
-        &[
-            "proxy",
-            "--port",
-            &stack_proxy_port.to_string(),
-            "--upstream-port",
-            &publisher_port.to_string(),
-        ],
-        stack_proxy_port,
-        dir,
-    )
-    .await?;
+    let (mut stack_proxy, stack_proxy_port) = start_proxy(&[], publisher_port, dir).await?;
 
     let postgres = if options.variants.contains(&Variant::Postgres) {
         Some(pg::Server::connect(&options.postgres_url).await?)
@@ -445,7 +456,7 @@ async fn measure_stack_floor(
 }
 
 /// The publisher's fast path, on `port` (the publisher's own, nginx's or the hyper proxy's).
-fn fast_url(port: u16) -> String {
+pub(crate) fn fast_url(port: u16) -> String {
     format!("http://127.0.0.1:{port}/fast")
 }
 
