@@ -80,14 +80,18 @@ enum Backend {
     Sqlite(SqlitePool),
 }
 
-/// Runs `$body` with `$pool` bound to the store's pool, whichever backend it is. The body is
-/// compiled once per backend, so it may only use what both offer.
+/// Runs `$body` with `$pool` bound to the store's pool (or, as `on_backend!(pool <backend>,
+/// …)`, to that one), whichever backend it is. The body is compiled once per backend, so it
+/// may only use what both offer.
 macro_rules! on_backend {
-    ($store:expr, $pool:ident => $body:expr) => {
-        match &$store.backend {
+    (pool $backend:expr, $pool:ident => $body:expr) => {
+        match &$backend {
             $crate::Backend::Postgres($pool) => $body,
             $crate::Backend::Sqlite($pool) => $body,
         }
+    };
+    ($store:expr, $pool:ident => $body:expr) => {
+        $crate::on_backend!(pool $store.backend, $pool => $body)
     };
 }
 pub(crate) use on_backend;
@@ -96,6 +100,10 @@ pub(crate) use on_backend;
 #[derive(Debug, Clone)]
 pub struct Store {
     backend: Backend,
+    /// One connection of its own for the request recorder's batches: its statements stay
+    /// prepared, and on SQLite its page cache stays valid between batches (a connection
+    /// drops its cache when it finds that another one wrote since its last transaction).
+    records: Backend,
     vault: Vault,
     /// Set when the store closes, so that background listeners let go of their connections.
     closing: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
@@ -141,15 +149,19 @@ impl Store {
     /// Opens the database at `url` (`postgres://…` or `sqlite://path`), creating it if it does
     /// not exist. Secrets are sealed and opened with `vault`.
     pub async fn connect(url: &str, vault: Vault) -> StoreResult<Store> {
-        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let (backend, records) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)?;
             ensure_postgres_database(&options).await?;
+            let records = PgPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_lazy_with(options.clone());
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await?;
-            Backend::Postgres(pool)
+            (Backend::Postgres(pool), Backend::Postgres(records))
         } else if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -160,17 +172,27 @@ impl Store {
                 // spending its time in fsync; PostgreSQL is the backend for production.
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
+                // A multi-row INSERT inside a transaction keeps a statement journal (the pages
+                // it changes, to undo just that statement if a row fails a constraint). On
+                // files, SQLite spills it to an unlinked temporary file once it passes 64 KiB
+                // and then writes every journaled page there: two system calls per page, more
+                // than one per stored request record. In memory it costs a copy.
+                .pragma("temp_store", "memory")
                 .busy_timeout(Duration::from_secs(10));
+            let records = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_lazy_with(options.clone());
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
                 .connect_with(options)
                 .await?;
-            Backend::Sqlite(pool)
+            (Backend::Sqlite(pool), Backend::Sqlite(records))
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         };
         Ok(Store {
             backend,
+            records,
             vault,
             closing: std::sync::Arc::new(tokio::sync::watch::channel(false).0),
         })
@@ -202,6 +224,7 @@ impl Store {
     /// Stops background listeners and closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         self.closing.send_replace(true);
+        on_backend!(pool self.records, pool => pool.close().await);
         on_backend!(self, pool => pool.close().await)
     }
 

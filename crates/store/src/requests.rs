@@ -193,7 +193,7 @@ impl Store {
             crate::Backend::Postgres(_) => Placeholders::Numbered,
             crate::Backend::Sqlite(_) => Placeholders::Anonymous,
         };
-        on_backend!(self, pool => {
+        on_backend!(pool self.records, pool => {
             let mut tx = pool.begin().await?;
             for (index, chunk) in statement_chunks(records) {
                 // The arguments made at their final size and filled in place (binding through
