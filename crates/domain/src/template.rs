@@ -7,7 +7,6 @@
 use std::borrow::Cow;
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::fields::{FieldRef, FieldValue, FieldValues};
 
@@ -166,7 +165,7 @@ impl Template {
                 Segment::Field { field, sha256 } => {
                     let value = values.get(field).ok_or_else(|| MissingField(field.clone()))?;
                     if *sha256 {
-                        out.push_str(&hex::encode(Sha256::digest(value.hash_input())));
+                        out.push_str(&crate::signature::sha256_hex(&value.hash_input()));
                     } else {
                         match value.to_text() {
                             Some(text) => out.push_str(&text),
@@ -208,6 +207,7 @@ mod tests {
     use std::collections::HashMap;
 
     use serde_json::{Map, json};
+    use sha2::{Digest, Sha256};
 
     use super::*;
     use crate::fields::BuiltinField;
