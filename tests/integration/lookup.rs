@@ -662,7 +662,7 @@ async fn server_errors_are_retried_with_the_same_request_sid(database: TestDatab
     let records = world.records().await;
     let flaky_record = records
         .iter()
-        .find(|r| r.source.unique_name == "flaky")
+        .find(|r| &*r.source.unique_name == "flaky")
         .expect("a record");
     let statuses: Vec<Option<u16>> = flaky_record.attempts.iter().map(|a| a.status).collect();
     assert_eq!(statuses, [Some(503), Some(503), Some(200)]);
@@ -670,7 +670,7 @@ async fn server_errors_are_retried_with_the_same_request_sid(database: TestDatab
     assert!(flaky_record.billable && !flaky_record.sla_counted);
     let failing_record = records
         .iter()
-        .find(|r| r.source.unique_name == "failing")
+        .find(|r| &*r.source.unique_name == "failing")
         .expect("a record");
     assert!(failing_record.sla_counted && !failing_record.billable);
     assert_eq!(failing_record.http_status, Some(503));
@@ -793,7 +793,7 @@ async fn answers_that_are_not_results(database: TestDatabase) {
     let by_name = |name: &str| {
         records
             .iter()
-            .find(|r| r.source.unique_name == name)
+            .find(|r| &*r.source.unique_name == name)
             .expect("a record")
             .clone()
     };
@@ -967,11 +967,7 @@ async fn billing_follows_the_pricing_model(database: TestDatabase) {
     );
     let paid = records.iter().find(|r| r.billable).expect("a billed result");
     assert_eq!(
-        (
-            paid.unit_price_nanos,
-            paid.units,
-            paid.source.pricing_model.as_str()
-        ),
+        (paid.unit_price_nanos, paid.units, &*paid.source.pricing_model),
         (5_000_000, 1, "pay-per-success")
     );
     assert_eq!(paid.integration_point, "lookups");

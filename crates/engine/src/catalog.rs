@@ -263,14 +263,14 @@ impl Catalog {
                     install.sid.as_str(),
                 ),
                 record_source: Arc::new(RecordSource {
-                    account_sid: install.account_sid.to_string(),
-                    installed_add_on_sid: install.sid.to_string(),
-                    install_sid: install.install_sid.to_string(),
-                    add_on_sid: version.add_on_sid.to_string(),
-                    version_sid: version.sid.to_string(),
-                    publisher_sid: version.publisher_sid.to_string(),
-                    unique_name: install.unique_name.clone(),
-                    pricing_model: version.definition.pricing.model().to_owned(),
+                    account_sid: install.account_sid.as_str().into(),
+                    installed_add_on_sid: install.sid.as_str().into(),
+                    install_sid: install.install_sid.as_str().into(),
+                    add_on_sid: version.add_on_sid.as_str().into(),
+                    version_sid: version.sid.as_str().into(),
+                    publisher_sid: version.publisher_sid.as_str().into(),
+                    unique_name: install.unique_name.as_str().into(),
+                    pricing_model: version.definition.pricing.model().into(),
                 }),
                 enabled: enabled.remove(&install.sid).unwrap_or_default(),
                 publisher: accounts.get(&version.publisher_sid).cloned(),
@@ -279,7 +279,7 @@ impl Catalog {
                 sid: install.sid,
                 install_sid: install.install_sid,
                 account_sid: install.account_sid.clone(),
-                unique_name: install.unique_name.clone(),
+                unique_name: install.unique_name.as_str().into(),
             });
             let entry = by_account.entry(install.account_sid).or_default();
             entry.by_name.insert(install.unique_name, Arc::clone(&installed));

@@ -10,25 +10,26 @@ use serde::{Deserialize, Serialize, Serializer};
 use crate::{Columns, Page, PageRequest, Store, StoreResult, on_backend};
 
 /// What every request record of one installed Add-on shares: made once per installed Add-on
-/// and shared by its records, so that queuing a record copies none of it.
+/// and shared by its records, so that queuing a record copies none of it. Each string is an
+/// `Arc<str>`, which SQLite binds by reference (a `&str` it copies into a new allocation).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordSource {
     /// The developer account.
-    pub account_sid: String,
+    pub account_sid: Arc<str>,
     /// `XE…`.
-    pub installed_add_on_sid: String,
+    pub installed_add_on_sid: Arc<str>,
     /// `XD…`.
-    pub install_sid: String,
+    pub install_sid: Arc<str>,
     /// `XB…`.
-    pub add_on_sid: String,
+    pub add_on_sid: Arc<str>,
     /// `XC…`.
-    pub version_sid: String,
+    pub version_sid: Arc<str>,
     /// The publisher account.
-    pub publisher_sid: String,
+    pub publisher_sid: Arc<str>,
     /// The name it is invoked by.
-    pub unique_name: String,
+    pub unique_name: Arc<str>,
     /// The version's billing model.
-    pub pricing_model: String,
+    pub pricing_model: Arc<str>,
 }
 
 /// One Add-on request, as recorded.
@@ -207,13 +208,13 @@ impl Store {
                     }
                     add!(
                         record.request_sid.as_str(),
-                        record.source.account_sid.as_str(),
-                        record.source.installed_add_on_sid.as_str(),
-                        record.source.install_sid.as_str(),
-                        record.source.add_on_sid.as_str(),
-                        record.source.version_sid.as_str(),
-                        record.source.publisher_sid.as_str(),
-                        record.source.unique_name.as_str(),
+                        Arc::clone(&record.source.account_sid),
+                        Arc::clone(&record.source.installed_add_on_sid),
+                        Arc::clone(&record.source.install_sid),
+                        Arc::clone(&record.source.add_on_sid),
+                        Arc::clone(&record.source.version_sid),
+                        Arc::clone(&record.source.publisher_sid),
+                        Arc::clone(&record.source.unique_name),
                         record.integration_point.as_str(),
                         record.reference_sid.as_deref(),
                         record.status.as_str(),
@@ -223,7 +224,7 @@ impl Store {
                         record.sla_counted,
                         record.billable,
                         record.non_billable_reason.as_deref(),
-                        record.source.pricing_model.as_str(),
+                        Arc::clone(&record.source.pricing_model),
                         record.unit_price_nanos,
                         record.units,
                         serde_json::to_string(&record.attempts)
@@ -290,14 +291,14 @@ fn request_from_row(row: &impl Columns) -> StoreResult<AddOnRequestRecord> {
     Ok(AddOnRequestRecord {
         request_sid: row.text("request_sid")?,
         source: Arc::new(RecordSource {
-            account_sid: row.text("account_sid")?,
-            installed_add_on_sid: row.text("installed_add_on_sid")?,
-            install_sid: row.text("install_sid")?,
-            add_on_sid: row.text("add_on_sid")?,
-            version_sid: row.text("version_sid")?,
-            publisher_sid: row.text("publisher_sid")?,
-            unique_name: row.text("unique_name")?,
-            pricing_model: row.text("pricing_model")?,
+            account_sid: row.text("account_sid")?.into(),
+            installed_add_on_sid: row.text("installed_add_on_sid")?.into(),
+            install_sid: row.text("install_sid")?.into(),
+            add_on_sid: row.text("add_on_sid")?.into(),
+            version_sid: row.text("version_sid")?.into(),
+            publisher_sid: row.text("publisher_sid")?.into(),
+            unique_name: row.text("unique_name")?.into(),
+            pricing_model: row.text("pricing_model")?.into(),
         }),
         integration_point: row.text("integration_point")?,
         reference_sid: row.optional_text("reference_sid")?,

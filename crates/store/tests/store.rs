@@ -466,13 +466,13 @@ fn sample_record(account: &AccountSid, n: usize) -> AddOnRequestRecord {
     AddOnRequestRecord {
         request_sid: RequestSid::generate().to_string(),
         source: std::sync::Arc::new(RecordSource {
-            account_sid: account.to_string(),
+            account_sid: account.as_str().into(),
             installed_add_on_sid: "XE00000000000000000000000000000001".into(),
             install_sid: "XD00000000000000000000000000000001".into(),
             add_on_sid: "XB00000000000000000000000000000001".into(),
             version_sid: "XC00000000000000000000000000000001".into(),
             publisher_sid: "AC00000000000000000000000000000001".into(),
-            unique_name: format!("add_on_{}", n % 3),
+            unique_name: format!("add_on_{}", n % 3).into(),
             pricing_model: if n.is_multiple_of(3) {
                 "pay-per-use"
             } else {
