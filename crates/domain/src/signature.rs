@@ -122,7 +122,7 @@ pub fn sha256_hex(data: &[u8]) -> String {
     let mut digits = [0u8; 64];
     hex::encode_to_slice(Sha256::digest(data), &mut digits)
         .unwrap_or_else(|error| unreachable!("32 bytes fill 64 hex digits: {error}"));
-    String::from_utf8_lossy(&digits).into_owned()
+    String::from_utf8(digits.to_vec()).unwrap_or_else(|error| unreachable!("hex digits are ASCII: {error}"))
 }
 
 /// Appends `bodySHA256=<hex>` to a URL's query string.
