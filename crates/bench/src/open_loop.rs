@@ -1,10 +1,12 @@
 //! The open-loop generator behind [`crate::load::fixed_rate`], kept cheap so that measuring a
 //! fixed rate leaves the machine's cores to the processes measured.
 //!
-//! Two threads and no async runtime: a *sender* sleeps until each request's scheduled time
-//! and writes the request on an idle keep-alive connection (opening one when none is idle, up
-//! to [`MAX_CONNECTIONS`]; past that, the request waits for the next connection to come free,
-//! and the wait counts in its latency); a *reader* waits on every connection at once (epoll
+//! Three threads and no async runtime: a *sender* sleeps until each request's scheduled time
+//! and writes the request on an idle keep-alive connection; when none is idle, the request
+//! waits (the wait counts in its latency) for the next connection to come free or for a new
+//! one, which a *connector* opens, up to [`MAX_CONNECTIONS`] (so that a slow connect, such as
+//! a dropped SYN that the kernel retries a second later, delays the requests waiting for a
+//! connection and not the whole schedule); a *reader* waits on every connection at once (epoll
 //! through mio), reads each answer as it completes, times it from the request's scheduled
 //! time, and hands the connection to a waiting request or back to the idle list. Per request
 //! that is one timed sleep, one `write`, and one wake-up and `read`: a few microseconds of CPU,
@@ -53,6 +55,8 @@ struct State {
     connections: Vec<Connection>,
     /// How many of them are open (closed ones keep their slot, and do not count).
     open: usize,
+    /// Connections asked of the connector and not opened yet.
+    connecting: usize,
     idle: Vec<usize>,
     waiting: VecDeque<Scheduled>,
 }
@@ -142,9 +146,21 @@ pub fn run(target: &Target, rate: f64, warm: u64, measured: u64) -> anyhow::Resu
             .spawn(move || read_loop(poll, &shared, &target))
             .context("starting the reader thread")?
     };
-    let sending = send_loop(&shared, &registry, address, rate, warm);
+    let (open_one, opening) = std::sync::mpsc::channel();
+    let connector = {
+        let shared = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name("bench-connector".to_owned())
+            .spawn(move || connect_loop(&shared, &registry, address, &opening))
+            .context("starting the connector thread")?
+    };
+    let sending = send_loop(&shared, &open_one, rate, warm);
     shared.sender_finished.store(true, Ordering::Release);
+    drop(open_one);
     let read = reader.join().map_err(|_| anyhow!("the reader thread panicked"))?;
+    connector
+        .join()
+        .map_err(|_| anyhow!("the connector thread panicked"))?;
     let (max_lag, span) = sending?;
     read?;
     let sent_rate = if span.is_zero() {
@@ -165,8 +181,7 @@ pub fn run(target: &Target, rate: f64, warm: u64, measured: u64) -> anyhow::Resu
 /// and the span between the first and last of them.
 fn send_loop(
     shared: &Shared,
-    registry: &Registry,
-    address: SocketAddr,
+    open_one: &std::sync::mpsc::Sender<()>,
     rate: f64,
     warm: u64,
 ) -> anyhow::Result<(Duration, Duration)> {
@@ -191,31 +206,16 @@ fn send_loop(
             last_sent = sent;
         }
         let mut state = shared.lock();
-        let connection = match state.idle.pop() {
-            Some(connection) => connection,
-            None if state.open < MAX_CONNECTIONS => {
-                match connect(registry, address, state.connections.len()) {
-                    Ok(stream) => {
-                        state.connections.push(Connection {
-                            stream: Arc::new(stream),
-                            outstanding: None,
-                            written: sent,
-                            open: true,
-                        });
-                        state.open += 1;
-                        state.connections.len() - 1
-                    }
-                    Err(error) => {
-                        drop(state);
-                        shared.fail(scheduled, format!("connecting to {address}: {error}"));
-                        continue;
-                    }
-                }
+        let Some(connection) = state.idle.pop() else {
+            state.waiting.push_back(scheduled);
+            if state.open + state.connecting < MAX_CONNECTIONS {
+                state.connecting += 1;
+                drop(state);
+                open_one
+                    .send(())
+                    .map_err(|_| anyhow!("the connector thread stopped"))?;
             }
-            None => {
-                state.waiting.push_back(scheduled);
-                continue;
-            }
+            continue;
         };
         if let Err(error) = write_request(shared, &mut state, connection, scheduled) {
             drop(state);
@@ -226,13 +226,49 @@ fn send_loop(
     Ok((max_lag, span))
 }
 
-fn connect(registry: &Registry, address: SocketAddr, id: usize) -> std::io::Result<TcpStream> {
+/// Opens a connection for each one asked for, and gives it to the oldest waiting request (or
+/// to the idle list); when opening fails, the oldest waiting request fails.
+fn connect_loop(
+    shared: &Shared,
+    registry: &Registry,
+    address: SocketAddr,
+    asked: &std::sync::mpsc::Receiver<()>,
+) {
+    while asked.recv().is_ok() {
+        let opened = open(address);
+        let mut state = shared.lock();
+        state.connecting -= 1;
+        let id = state.connections.len();
+        let registered = opened.and_then(|mut stream| {
+            registry.register(&mut stream, Token(id), Interest::READABLE)?;
+            Ok(stream)
+        });
+        match registered {
+            Ok(stream) => {
+                state.connections.push(Connection {
+                    stream: Arc::new(stream),
+                    outstanding: None,
+                    written: Instant::now(),
+                    open: true,
+                });
+                state.open += 1;
+                give(shared, state, id);
+            }
+            Err(error) => {
+                if let Some(waiting) = state.waiting.pop_front() {
+                    drop(state);
+                    shared.fail(waiting, format!("connecting to {address}: {error}"));
+                }
+            }
+        }
+    }
+}
+
+fn open(address: SocketAddr) -> std::io::Result<TcpStream> {
     let stream = std::net::TcpStream::connect(address)?;
     stream.set_nodelay(true)?;
     stream.set_nonblocking(true)?;
-    let mut stream = TcpStream::from_std(stream);
-    registry.register(&mut stream, Token(id), Interest::READABLE)?;
-    Ok(stream)
+    Ok(TcpStream::from_std(stream))
 }
 
 /// Writes the request on an idle connection (a request of a few hundred bytes always fits an
@@ -332,8 +368,8 @@ fn read_loop(mut poll: Poll, shared: &Shared, target: &Target) -> anyhow::Result
 
 /// Ends the connection's outstanding request (returned), then gives the connection to the
 /// oldest waiting request, or back to the idle list; a broken connection is closed, and a
-/// waiting request then gets a new one when the sender next needs one (or fails when it has
-/// waited for the request timeout).
+/// waiting request then gets a new one when the sender next asks the connector for one (or
+/// fails when it has waited for the request timeout).
 fn next_request(shared: &Shared, id: usize, healthy: bool) -> Option<Scheduled> {
     let mut state = shared.lock();
     let finished = state.connections[id].outstanding.take();
@@ -342,6 +378,12 @@ fn next_request(shared: &Shared, id: usize, healthy: bool) -> Option<Scheduled> 
         state.close(id);
         return finished;
     }
+    give(shared, state, id);
+    finished
+}
+
+/// Gives an open, free connection to the oldest waiting request, or to the idle list.
+fn give(shared: &Shared, mut state: MutexGuard<'_, State>, id: usize) {
     match state.waiting.pop_front() {
         Some(waiting) => {
             if let Err(error) = write_request(shared, &mut state, id, waiting) {
@@ -351,7 +393,6 @@ fn next_request(shared: &Shared, id: usize, healthy: bool) -> Option<Scheduled> 
         }
         None => state.idle.push(id),
     }
-    finished
 }
 
 /// Fails requests outstanding for longer than the timeout, closing their connections, and
