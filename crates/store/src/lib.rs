@@ -405,3 +405,36 @@ macro_rules! impl_columns {
 }
 impl_columns!(sqlx::postgres::PgRow);
 impl_columns!(sqlx::sqlite::SqliteRow);
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A migrated SQLite store in a new temporary directory (kept while the directory is).
+    pub(crate) async fn sqlite_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let url = Store::sqlite_url_in(dir.path()).expect("a database URL");
+        let store = Store::connect(&url, Vault::new(&[1u8; crypto::KEY_LEN]))
+            .await
+            .expect("the store opens");
+        store.migrate().await.expect("the schema migrates");
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn sqlite_connections_keep_temporary_files_in_memory() {
+        let (_dir, store) = sqlite_store().await;
+        // Both pools: the main one and the request recorder's own connection.
+        for backend in [&store.backend, &store.records] {
+            let Backend::Sqlite(pool) = backend else {
+                panic!("an SQLite URL opens an SQLite store");
+            };
+            let temp_store: i64 = sqlx::query_scalar("PRAGMA temp_store")
+                .fetch_one(pool)
+                .await
+                .expect("the pragma reads");
+            assert_eq!(temp_store, 2, "temp_store = MEMORY");
+        }
+        store.close().await;
+    }
+}

@@ -321,6 +321,71 @@ fn request_from_row(row: &impl Columns) -> StoreResult<AddOnRequestRecord> {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn records_are_written_while_every_other_connection_is_taken() {
+        let (_dir, store) = crate::tests::sqlite_store().await;
+        let crate::Backend::Sqlite(pool) = &store.backend else {
+            panic!("an SQLite URL opens an SQLite store");
+        };
+        let mut taken = Vec::new();
+        while let Some(connection) = pool.try_acquire() {
+            taken.push(connection);
+        }
+        while taken.len() < pool.options().get_max_connections() as usize {
+            taken.push(pool.acquire().await.expect("a connection"));
+        }
+        let account = AccountSid::generate();
+        let source = Arc::new(RecordSource {
+            account_sid: account.as_str().into(),
+            installed_add_on_sid: "XE00000000000000000000000000000001".into(),
+            install_sid: "XD00000000000000000000000000000001".into(),
+            add_on_sid: "XB00000000000000000000000000000001".into(),
+            version_sid: "XC00000000000000000000000000000001".into(),
+            publisher_sid: "AC00000000000000000000000000000001".into(),
+            unique_name: "an_add_on".into(),
+            pricing_model: "free".into(),
+        });
+        let record = AddOnRequestRecord {
+            request_sid: RequestSid::generate().as_str().to_owned(),
+            source,
+            integration_point: "lookups".to_owned(),
+            reference_sid: None,
+            status: "successful".to_owned(),
+            error_code: None,
+            message: None,
+            http_status: Some(200),
+            sla_counted: false,
+            billable: false,
+            non_billable_reason: None,
+            unit_price_nanos: 0,
+            units: 1,
+            attempts: Vec::new(),
+            latency_ms: 3,
+            date_created: Utc::now(),
+        };
+        // On the recorder's own connection: it does not wait for the main pool's.
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            store.insert_add_on_requests(std::slice::from_ref(&record)),
+        )
+        .await
+        .expect("the batch does not wait for the main pool")
+        .expect("the batch is stored");
+        drop(taken);
+        let page = store
+            .account_add_on_requests(
+                &account,
+                PageRequest {
+                    page: 0,
+                    page_size: 10,
+                },
+            )
+            .await
+            .expect("the records list");
+        assert_eq!(page.items, vec![record]);
+        store.close().await;
+    }
+
     #[test]
     fn attempts_are_stored_as_json_objects_with_millisecond_times() {
         let started_at = DateTime::from_timestamp_millis(1_700_000_000_123).unwrap_or_default();
