@@ -279,7 +279,7 @@ impl Catalog {
                 sid: install.sid,
                 install_sid: install.install_sid,
                 account_sid: install.account_sid.clone(),
-                unique_name: install.unique_name.as_str().into(),
+                unique_name: install.unique_name.clone(),
             });
             let entry = by_account.entry(install.account_sid).or_default();
             entry.by_name.insert(install.unique_name, Arc::clone(&installed));
