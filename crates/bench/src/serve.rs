@@ -63,7 +63,7 @@ pub async fn serve(options: &ServeOptions, stop: impl Future<Output = &'static s
         lookup(1)
     );
     println!(
-        "bench rate --rate 4000 --authorization '{authorization}' '{}'",
+        "target/release/bench rate --rate 4000 --authorization '{authorization}' '{}'",
         lookup(1)
     );
     println!();
