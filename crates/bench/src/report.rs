@@ -67,6 +67,8 @@ pub struct Settings {
     pub wrk_connections: u32,
     /// The fixed rate as a fraction of the gateway's maximum Lookup+1 rate.
     pub load_fraction: f64,
+    /// Pairs of fixed-rate runs per added-p99 figure (the median pair is reported).
+    pub rate_runs: u32,
     /// Concurrent requests in the fan-out comparison.
     pub fanout_concurrency: usize,
     /// Requests measured per fan-out case.
@@ -108,8 +110,10 @@ pub struct FixedRate {
     pub publisher: RateResult,
     /// Lookup with one Add-on at that rate.
     pub lookup_1: RateResult,
-    /// `lookup_1.p99 - publisher.p99` (ms).
+    /// `lookup_1.p99 - publisher.p99` (ms), of the pair with the median added p99.
     pub added_p99_ms: f64,
+    /// Every pair's added p99, in the order measured (ms).
+    pub added_p99_runs_ms: Vec<f64>,
 }
 
 /// The same fixed-rate comparison for the bare hyper proxy, at the same fraction of its own
@@ -122,8 +126,10 @@ pub struct StackFloor {
     pub publisher: RateResult,
     /// The hyper proxy at that rate.
     pub proxy: RateResult,
-    /// `proxy.p99 - publisher.p99` (ms).
+    /// `proxy.p99 - publisher.p99` (ms), of the pair with the median added p99.
     pub added_p99_ms: f64,
+    /// Every pair's added p99, in the order measured (ms).
+    pub added_p99_runs_ms: Vec<f64>,
 }
 
 /// The fan-out comparison.
@@ -292,6 +298,15 @@ fn pair(first: f64, second: f64) -> String {
     format!("{first:.2} / {second:.2}")
 }
 
+/// Every run's figure, in the order measured: `1.20 / 3.40 / 2.10`.
+fn runs(values: &[f64]) -> String {
+    values
+        .iter()
+        .map(|value| format!("{value:.2}"))
+        .collect::<Vec<_>>()
+        .join(" / ")
+}
+
 fn with_verdict(text: String, check: Option<&TargetCheck>) -> String {
     match check {
         Some(check) => format!("{text} ({})", check.verdict()),
@@ -441,6 +456,11 @@ impl Report {
                 target(1),
             ),
             (
+                "  added p99 of each pair, ms".into(),
+                Box::new(|v: &VariantReport| runs(&v.fixed_rate.added_p99_runs_ms)),
+                String::new(),
+            ),
+            (
                 format!("fixed rate ({percent} of hyper proxy max): req/s"),
                 Box::new(|v: &VariantReport| thousands(v.stack_floor.rate)),
                 String::new(),
@@ -458,6 +478,11 @@ impl Report {
             (
                 "  hyper proxy's added p99, ms".into(),
                 Box::new(|v: &VariantReport| format!("{:.2}", v.stack_floor.added_p99_ms)),
+                String::new(),
+            ),
+            (
+                "  added p99 of each pair, ms".into(),
+                Box::new(|v: &VariantReport| runs(&v.stack_floor.added_p99_runs_ms)),
                 String::new(),
             ),
             (
@@ -543,7 +568,7 @@ impl Report {
             "Date: {}\nCommit: {}{dirty}\nMachine: {} CPUs, {}, {:.1} GiB, Linux {}\n\
              Tools: {}; {}{}\n\
              Durations: {} s per measurement after {} s of warm-up; wrk -t{} -c{}; fixed rate at {:.0} % \
-             of the Lookup+1 maximum; fan-out {} requests per case at {} concurrent; database batch of {} Lookups, \
+             of the Lookup+1 maximum, median of {} pairs; fan-out {} requests per case at {} concurrent; database batch of {} Lookups, \
              statistics settled for {} s\n",
             self.date,
             self.git_commit,
@@ -563,6 +588,7 @@ impl Report {
             s.wrk_threads,
             s.wrk_connections,
             s.load_fraction * 100.0,
+            s.rate_runs,
             s.fanout_requests,
             s.fanout_concurrency,
             s.database_lookups,
@@ -664,7 +690,9 @@ const METHOD: &str = "
   fraction of the Lookup+1 maximum above) on keep-alive connections, whether or not earlier
   ones have been answered, and times each from its *scheduled* send time (HdrHistogram); the
   p99 of Lookup+1 minus the p99 of the publisher called directly at the same rate. The
-  publisher's p99 is the floor set by the generator and the machine. **The hyper proxy's
+  publisher's p99 is the floor set by the generator and the machine. Each figure is the
+  median of `--rate-runs` pairs (the publisher, then Lookup+1), all of which are listed; a
+  single 10-second p99 on a busy 2-core machine moves by several times. **The hyper proxy's
   added p99**: the same, for the bare hyper proxy at the same fraction of *its own* maximum
   (the machine as busy as for the gateway's figure): what the stack alone adds at that load.
 - **Fan-out**: Lookups with 1 and with 10 Add-ons whose publisher answers after 100 ms,

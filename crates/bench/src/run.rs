@@ -61,6 +61,10 @@ pub struct RunOptions {
     /// Lookup+1 rate.
     #[arg(long, default_value_t = 0.5)]
     pub load_fraction: f64,
+    /// Pairs of fixed-rate runs (the publisher called directly, then what is measured) per
+    /// added-p99 figure; the figure is the pair whose added p99 is the median.
+    #[arg(long, default_value_t = 3)]
+    pub rate_runs: u32,
     /// Concurrent requests in the fan-out comparison.
     #[arg(long, default_value_t = 4)]
     pub fanout_concurrency: usize,
@@ -182,6 +186,9 @@ pub async fn run(options: &RunOptions, databases: Databases) -> anyhow::Result<(
     if !(options.load_fraction > 0.0 && options.load_fraction <= 1.0) {
         bail!("--load-fraction must be in (0, 1]");
     }
+    if options.rate_runs == 0 {
+        bail!("--rate-runs must be at least 1");
+    }
     let started = chrono::Utc::now();
     let work = tempfile::Builder::new()
         .prefix("addons-bench-")
@@ -254,6 +261,7 @@ pub async fn run(options: &RunOptions, databases: Databases) -> anyhow::Result<(
             wrk_threads: options.threads,
             wrk_connections: options.connections,
             load_fraction: options.load_fraction,
+            rate_runs: options.rate_runs,
             fanout_concurrency: options.fanout_concurrency,
             fanout_requests: options.fanout_requests,
             database_lookups: options.db_lookups,
@@ -333,16 +341,8 @@ async fn run_variant(context: &Shared<'_>, variant: Variant) -> anyhow::Result<V
     let lookup_5 = measure_lookup(context, &mut gateway, gateway::FAST_ADD_ONS, label).await?;
 
     let rate = (lookup_1.wrk.requests_per_sec * options.load_fraction).max(1.0);
-    let direct_at_rate = at_rate(
-        context,
-        label,
-        "publisher called directly",
-        Target::new(&publisher_url, None, None)?,
-        rate,
-    )
-    .await?;
     let fast_1 = gateway::fast_names(1);
-    let lookup_at_rate = at_rate(
+    let lookup_pairs = added_p99(
         context,
         label,
         "gateway Lookup+1",
@@ -383,7 +383,7 @@ async fn run_variant(context: &Shared<'_>, variant: Variant) -> anyhow::Result<V
 
     let ratio = lookup_1.wrk.requests_per_sec / proxied.requests_per_sec.max(f64::MIN_POSITIVE);
     let of_stack = lookup_1.wrk.requests_per_sec / stack_proxy.requests_per_sec.max(f64::MIN_POSITIVE);
-    let added_p99_ms = lookup_at_rate.latencies.p99_ms - direct_at_rate.latencies.p99_ms;
+    let added_p99_ms = lookup_pairs.added_p99_ms;
     let percent = options.load_fraction * 100.0;
     let targets = vec![
         TargetCheck::at_least("Lookup+1 req/s / nginx req/s", ratio, 1.0),
@@ -409,9 +409,10 @@ async fn run_variant(context: &Shared<'_>, variant: Variant) -> anyhow::Result<V
         lookup_5,
         fixed_rate: FixedRate {
             rate,
-            publisher: direct_at_rate,
-            lookup_1: lookup_at_rate,
+            publisher: lookup_pairs.publisher,
+            lookup_1: lookup_pairs.measured,
             added_p99_ms,
+            added_p99_runs_ms: lookup_pairs.runs_ms,
         },
         stack_floor,
         fanout,
@@ -429,17 +430,8 @@ async fn measure_stack_floor(
     label: &str,
 ) -> anyhow::Result<StackFloor> {
     let rate = (stack_proxy.requests_per_sec * context.options.load_fraction).max(1.0);
-    let publisher_url = fast_url(context.publisher_port);
-    let publisher = at_rate(
-        context,
-        label,
-        "publisher called directly",
-        Target::new(&publisher_url, None, None)?,
-        rate,
-    )
-    .await?;
     let proxy_url = fast_url(context.stack_proxy_port);
-    let proxy = at_rate(
+    let pairs = added_p99(
         context,
         label,
         "hyper proxy",
@@ -449,9 +441,59 @@ async fn measure_stack_floor(
     .await?;
     Ok(StackFloor {
         rate,
-        added_p99_ms: proxy.latencies.p99_ms - publisher.latencies.p99_ms,
+        added_p99_ms: pairs.added_p99_ms,
+        publisher: pairs.publisher,
+        proxy: pairs.measured,
+        added_p99_runs_ms: pairs.runs_ms,
+    })
+}
+
+/// The pair of fixed-rate runs an added-p99 figure comes from, and the other pairs' figures.
+struct Pairs {
+    /// The publisher called directly, in the median pair.
+    publisher: RateResult,
+    /// What was measured, in the median pair.
+    measured: RateResult,
+    /// The median pair's `measured.p99 - publisher.p99` (ms).
+    added_p99_ms: f64,
+    /// Every pair's added p99, in the order measured (ms).
+    runs_ms: Vec<f64>,
+}
+
+/// `--rate-runs` pairs of fixed-rate runs at `rate`, each the publisher called directly and
+/// then `target`; returns the pair whose added p99 is the median (of an even number, the
+/// higher of the middle two). One 10-second p99 on a busy 2-core machine moves by several
+/// times between runs; the median of a few pairs moves less.
+async fn added_p99(
+    context: &Shared<'_>,
+    label: &str,
+    what: &str,
+    target: Target,
+    rate: f64,
+) -> anyhow::Result<Pairs> {
+    let publisher_url = fast_url(context.publisher_port);
+    let mut pairs = Vec::new();
+    for _ in 0..context.options.rate_runs.max(1) {
+        let publisher = at_rate(
+            context,
+            label,
+            "publisher called directly",
+            Target::new(&publisher_url, None, None)?,
+            rate,
+        )
+        .await?;
+        let measured = at_rate(context, label, what, target.clone(), rate).await?;
+        let added = measured.latencies.p99_ms - publisher.latencies.p99_ms;
+        pairs.push((added, publisher, measured));
+    }
+    let runs_ms: Vec<f64> = pairs.iter().map(|(added, _, _)| *added).collect();
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (added_p99_ms, publisher, measured) = pairs.swap_remove(pairs.len() / 2);
+    Ok(Pairs {
         publisher,
-        proxy,
+        measured,
+        added_p99_ms,
+        runs_ms,
     })
 }
 
