@@ -473,12 +473,7 @@ fn sample_record(account: &AccountSid, n: usize) -> AddOnRequestRecord {
             version_sid: "XC00000000000000000000000000000001".into(),
             publisher_sid: "AC00000000000000000000000000000001".into(),
             unique_name: format!("add_on_{}", n % 3).into(),
-            pricing_model: if n.is_multiple_of(3) {
-                "pay-per-use"
-            } else {
-                "free"
-            }
-            .into(),
+            pricing_model: "pay-per-use".into(),
         }),
         integration_point: "lookups".into(),
         reference_sid: n.is_multiple_of(2).then(|| format!("SM{n:032}")),
