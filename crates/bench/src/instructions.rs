@@ -26,7 +26,7 @@ use crate::gateway::{self, Gateway};
 use crate::http::{self, Body};
 use crate::procs::Service;
 use crate::report::Machine;
-use crate::run::{git, git_dirty, machine, start_proxy, start_publisher};
+use crate::run::{git, git_dirty, machine, start_proxy, start_publisher, work_dir};
 
 /// Options of `bench instructions`.
 #[derive(Debug, Clone, Args)]
@@ -173,10 +173,7 @@ pub async fn run(options: &InstructionsOptions) -> anyhow::Result<()> {
     let started = chrono::Utc::now();
     let valgrind = tool_version("valgrind")
         .context("valgrind is not installed (scripts/bench.sh instructions installs it)")?;
-    let work = tempfile::Builder::new()
-        .prefix("addons-instructions-")
-        .tempdir()
-        .context("creating a temporary directory")?;
+    let work = work_dir("addons-instructions-")?;
     let dir = work.path();
 
     let (mut publisher, publisher_port) = start_publisher(dir).await?;

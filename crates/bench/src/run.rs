@@ -136,6 +136,15 @@ pub(crate) async fn spawn_bench_child(
     Ok(child)
 }
 
+/// A new temporary directory for the bench's processes (their logs and databases), removed
+/// when dropped.
+pub(crate) fn work_dir(prefix: &str) -> anyhow::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .context("creating a temporary directory")
+}
+
 /// Starts the fast publisher on a free port; returns it and the port.
 pub(crate) async fn start_publisher(dir: &Path) -> anyhow::Result<(Service, u16)> {
     let port = procs::free_port()?;
@@ -190,10 +199,7 @@ pub async fn run(options: &RunOptions, databases: Databases) -> anyhow::Result<(
         bail!("--rate-runs must be at least 1");
     }
     let started = chrono::Utc::now();
-    let work = tempfile::Builder::new()
-        .prefix("addons-bench-")
-        .tempdir()
-        .context("creating a temporary directory")?;
+    let work = work_dir("addons-bench-")?;
     let dir = work.path();
 
     let (mut publisher, publisher_port) = start_publisher(dir).await?;
@@ -471,17 +477,10 @@ async fn added_p99(
     target: Target,
     rate: f64,
 ) -> anyhow::Result<Pairs> {
-    let publisher_url = fast_url(context.publisher_port);
+    let direct = Target::new(&fast_url(context.publisher_port), None, None)?;
     let mut pairs = Vec::new();
     for _ in 0..context.options.rate_runs.max(1) {
-        let publisher = at_rate(
-            context,
-            label,
-            "publisher called directly",
-            Target::new(&publisher_url, None, None)?,
-            rate,
-        )
-        .await?;
+        let publisher = at_rate(context, label, "publisher called directly", direct.clone(), rate).await?;
         let measured = at_rate(context, label, what, target.clone(), rate).await?;
         let added = measured.latencies.p99_ms - publisher.latencies.p99_ms;
         pairs.push((added, publisher, measured));

@@ -3,11 +3,10 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
 
 use crate::gateway::{self, Gateway};
-use crate::run::{fast_url, start_proxy, start_publisher};
+use crate::run::{fast_url, start_proxy, start_publisher, work_dir};
 
 /// Options of `bench serve`.
 #[derive(Debug, Clone, Args)]
@@ -24,10 +23,7 @@ pub struct ServeOptions {
 /// Starts the publisher, the hyper proxy and the gateway, prints how to load them, and keeps
 /// them until `stop` resolves.
 pub async fn serve(options: &ServeOptions, stop: impl Future<Output = &'static str>) -> anyhow::Result<()> {
-    let work = tempfile::Builder::new()
-        .prefix("addons-serve-")
-        .tempdir()
-        .context("creating a temporary directory")?;
+    let work = work_dir("addons-serve-")?;
     let dir = work.path();
     let (mut publisher, publisher_port) = start_publisher(dir).await?;
     let (mut proxy, proxy_port) = start_proxy(&[], publisher_port, dir).await?;
