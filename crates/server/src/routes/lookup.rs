@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use addons_domain::kind::IntegrationPoint;
 use addons_domain::phone::LineType;
 use addons_engine::{Envelope, Inputs, RuntimeFields};
-use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::http::HeaderValue;
@@ -124,7 +123,7 @@ async fn lookup(
     let mut json = Vec::with_capacity(1024);
     match serde_json::to_writer(&mut json, &body) {
         Ok(()) => Ok(([(CONTENT_TYPE, APPLICATION_JSON)], json).into_response()),
-        Err(_) => Ok(Json(body).into_response()),
+        Err(error) => Err(ApiError::internal(&error)),
     }
 }
 
