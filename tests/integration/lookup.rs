@@ -997,9 +997,19 @@ addons_testkit::on_both_backends!(
 mod lifecycle {
     use super::*;
 
+    /// Stops the gateway and counts the request records in its database.
+    async fn records_after_stopping(app: TestApp) -> i64 {
+        let (database, _data) = app.stop_keeping_data().await;
+        let store = addons_store::Store::connect(&database.url, addons_store::Vault::new(&[0u8; 32]))
+            .await
+            .expect("connects");
+        let count = store.count_add_on_requests().await.expect("counts");
+        store.close().await;
+        count
+    }
+
     /// Records still queued when the gateway stops are written before it exits.
     async fn records_are_flushed_on_graceful_shutdown(database: TestDatabase) {
-        let url = database.url.clone();
         let app = TestApp::spawn_with(database, |config| {
             config.recorder.flush_interval_ms = 60_000;
             config.recorder.batch_size = 10_000;
@@ -1019,13 +1029,7 @@ mod lifecycle {
             let path = format!("/v1/PhoneNumbers/{NUMBER}?AddOns=kept");
             expect_status(app.get(&developer, &path).send().await.expect("sent"), 200).await;
         }
-        let (database, _data) = app.stop_keeping_data().await;
-        let store = addons_store::Store::connect(&url, addons_store::Vault::new(&[0u8; 32]))
-            .await
-            .expect("connects");
-        assert_eq!(store.count_add_on_requests().await.expect("counts"), 3);
-        store.close().await;
-        drop(database);
+        assert_eq!(records_after_stopping(app).await, 3);
     }
 
     /// A change made through one gateway instance reaches another instance's catalog through
@@ -1105,9 +1109,63 @@ mod lifecycle {
         world.app.stop().await;
     }
 
+    /// A gateway told to stop while abandoned Lookups still wait for their publisher lets
+    /// them finish (within the grace period) and stores their records before it exits.
+    async fn stopping_waits_for_abandoned_lookups(database: TestDatabase) {
+        let app = TestApp::spawn(database).await;
+        let publisher = app.account("publisher").await;
+        let developer = app.account("developer").await;
+        let slow = publisher::delayed(&publisher, Duration::from_millis(300)).await;
+        app.register_and_install(
+            &publisher,
+            &developer,
+            &manifest("unhurried", &slow.endpoint_url(), json!({})),
+            None,
+        )
+        .await;
+        for _ in 0..3 {
+            let path = format!("/v1/PhoneNumbers/{NUMBER}?AddOns=unhurried");
+            let abandoned = app
+                .get(&developer, &path)
+                .timeout(Duration::from_millis(50))
+                .send()
+                .await;
+            assert!(abandoned.is_err(), "the developer hung up before the answer");
+        }
+        assert_eq!(records_after_stopping(app).await, 3);
+    }
+
+    /// The gateway serves on `server.threads` threads of its own, which end when it stops.
+    async fn serves_on_its_own_threads_until_stopped(database: TestDatabase) {
+        let app = TestApp::spawn_with(database, |config| config.server.threads = 3).await;
+        let port = app.address.rsplit(':').next().expect("a port").to_owned();
+        let serving = || {
+            let prefix = format!("serve-{port}-");
+            std::fs::read_dir("/proc/self/task")
+                .expect("the process's threads")
+                .filter_map(Result::ok)
+                .filter_map(|task| std::fs::read_to_string(task.path().join("comm")).ok())
+                .filter(|name| name.starts_with(&prefix))
+                .count()
+        };
+        assert_eq!(serving(), 3);
+        for _ in 0..20 {
+            let response = app.http.get(format!("{}/healthz", app.address)).send().await;
+            assert_eq!(response.expect("an answer").status(), 200);
+        }
+        app.stop().await;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while serving() > 0 {
+            assert!(Instant::now() < deadline, "serving threads outlived the gateway");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     addons_testkit::on_both_backends!(
         records_are_flushed_on_graceful_shutdown,
         other_instances_see_catalog_changes,
         abandoned_lookups_are_still_recorded,
+        stopping_waits_for_abandoned_lookups,
+        serves_on_its_own_threads_until_stopped,
     );
 }

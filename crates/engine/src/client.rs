@@ -8,10 +8,12 @@
 //! redirects are followed here, where the private-address guard can see every hop.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -22,9 +24,9 @@ use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Body as _;
 use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::dns::Name;
+use hyper_util::client::legacy::{Client, ResponseFuture};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
@@ -127,11 +129,25 @@ impl SendError {
     }
 }
 
+type Pool = Client<HttpsConnector<HttpConnector<Resolver>>, Full<Bytes>>;
+
 /// The client.
 #[derive(Debug, Clone)]
 pub struct PublisherClient {
-    client: Client<HttpsConnector<HttpConnector<Resolver>>, Full<Bytes>>,
+    client: Pool,
+    connector: HttpsConnector<HttpConnector<Resolver>>,
+    pool_idle_timeout: Duration,
+    id: u64,
     block_private_networks: bool,
+}
+
+/// Tells the clients apart in [`OWN_POOLS`].
+static NEXT_CLIENT_ID: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// The connection pools this thread has of its own, by client (see
+    /// [`PublisherClient::own_pool_on_this_thread`]).
+    static OWN_POOLS: RefCell<Vec<(u64, Pool)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Whether an address is one the public internet can route to.
@@ -240,14 +256,34 @@ impl PublisherClient {
             .https_or_http()
             .enable_all_versions()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(options.pool_idle_timeout)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .build(https);
         Ok(PublisherClient {
-            client,
+            client: pool(&https, options.pool_idle_timeout),
+            connector: https,
+            pool_idle_timeout: options.pool_idle_timeout,
+            id: NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed),
             block_private_networks: block,
+        })
+    }
+
+    /// Gives the calling thread a connection pool of its own: from then on, requests this
+    /// client sends from this thread use connections whose tasks were spawned here. The
+    /// gateway's serving threads each run a single-threaded runtime and call this first, so
+    /// that a Lookup and its publisher connection never wake each other across threads. Other
+    /// threads share one pool. The pool goes away with the thread.
+    pub fn own_pool_on_this_thread(&self) {
+        OWN_POOLS.with(|pools| {
+            let mut pools = pools.borrow_mut();
+            if !pools.iter().any(|(id, _)| *id == self.id) {
+                pools.push((self.id, pool(&self.connector, self.pool_idle_timeout)));
+            }
+        });
+    }
+
+    fn request(&self, request: Request<Full<Bytes>>) -> ResponseFuture {
+        OWN_POOLS.with(|pools| {
+            let pools = pools.borrow();
+            let own = pools.iter().find(|(id, _)| *id == self.id);
+            own.map_or(&self.client, |(_, pool)| pool).request(request)
         })
     }
 
@@ -279,11 +315,7 @@ impl PublisherClient {
         };
         let mut redirects = 0;
         loop {
-            let response = self
-                .client
-                .request(hop.request(outbound)?)
-                .await
-                .map_err(classify)?;
+            let response = self.request(hop.request(outbound)?).await.map_err(classify)?;
             let Some(location) = redirect_location(&response) else {
                 return read_answer(response, max_bytes).await;
             };
@@ -303,6 +335,15 @@ impl PublisherClient {
             redirects += 1;
         }
     }
+}
+
+/// A pooled client over `connector`.
+fn pool(connector: &HttpsConnector<HttpConnector<Resolver>>, idle_timeout: Duration) -> Pool {
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(idle_timeout)
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new())
+        .build(connector.clone())
 }
 
 /// Where one request of an exchange goes, and what it still carries after the redirects so far.

@@ -7,6 +7,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use addons_domain::error_code::AddOnErrorCode;
@@ -19,6 +20,7 @@ use addons_store::{AddOnRequestRecord, Attempt, Store};
 use chrono::{DateTime, SubsecRound, Utc};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 use serde_json::{Map, Value};
+use tokio::sync::Notify;
 
 use crate::catalog::{Catalog, Installed};
 use crate::client::{ClientOptions, PublisherClient, SendError};
@@ -112,6 +114,33 @@ pub struct Engine {
     recorder: Recorder,
     metrics: EngineMetrics,
     phone_book: PhoneBook,
+    fan_outs: Arc<FanOuts>,
+}
+
+/// The fan-outs running on their own tasks, so that shutting down can wait for them: each
+/// ends with its records queued, even when its caller has gone away.
+#[derive(Debug, Default)]
+struct FanOuts {
+    running: AtomicUsize,
+    finished: Notify,
+}
+
+/// Counts one fan-out while it lives (the task ends, or is dropped with its runtime).
+struct Running(Arc<FanOuts>);
+
+impl Running {
+    fn start(fan_outs: &Arc<FanOuts>) -> Running {
+        fan_outs.running.fetch_add(1, Ordering::AcqRel);
+        Running(Arc::clone(fan_outs))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.0.running.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.finished.notify_waiters();
+        }
+    }
 }
 
 /// Numbers remembered by the engine's [`PhoneBook`].
@@ -243,7 +272,22 @@ impl Engine {
             retry: options.retry,
             catalog,
             phone_book: PhoneBook::new(PHONE_BOOK_CAPACITY),
+            fan_outs: Arc::default(),
         })
+    }
+
+    /// Waits until no fan-out is running: every Add-on request sent so far has its record
+    /// queued. (Serving threads wait for this before their runtimes go away.)
+    pub async fn fan_outs_finished(&self) {
+        loop {
+            let finished = self.fan_outs.finished.notified();
+            tokio::pin!(finished);
+            finished.as_mut().enable();
+            if self.fan_outs.running.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            finished.await;
+        }
     }
 
     /// Parses a phone number ([`addons_domain::phone::parse`]), remembering recent ones.
@@ -254,6 +298,12 @@ impl Engine {
     /// The catalog.
     pub fn catalog(&self) -> &Arc<Catalog> {
         &self.catalog
+    }
+
+    /// Gives the calling thread publisher connections of its own
+    /// ([`PublisherClient::own_pool_on_this_thread`]).
+    pub fn own_connections_on_this_thread(&self) {
+        self.client.own_pool_on_this_thread();
     }
 
     /// Stores every queued record and stops recording (graceful shutdown).
@@ -330,7 +380,9 @@ impl Engine {
             })
             .collect();
         let engine = Arc::clone(self);
+        let running = Running::start(&self.fan_outs);
         let fan_out = tokio::spawn(async move {
+            let _running = running;
             let no_runtime = HashMap::new();
             let (inputs, runtime, no_runtime) = (&inputs, &runtime, &no_runtime);
             let engine = &engine;

@@ -8,32 +8,48 @@
 //! (a record is never lost to a cancelled future) or stall behind the database. How far the
 //! writer is behind is exported as the `addon_records_queued` gauge; a writer that cannot keep
 //! up shows there long before memory matters (a record is a few hundred bytes).
+//!
+//! Queuing wakes the writer only for the first record of a batch and for the one that fills
+//! it. The writer runs on the main runtime and records come from the serving threads, so a
+//! wake-up per record would cost a thread switch per record.
 
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use addons_store::{AddOnRequestRecord, Store};
 use prometheus::{IntCounter, IntGauge, Registry};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
-
-enum Message {
-    Record(Box<AddOnRequestRecord>),
-    Close(oneshot::Sender<()>),
-}
 
 /// The recorder.
 #[derive(Debug, Clone)]
 pub struct Recorder {
-    sender: mpsc::UnboundedSender<Message>,
+    queue: Arc<Queue>,
     queued: IntGauge,
 }
 
-impl std::fmt::Debug for Message {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Message::Record(record) => write!(f, "Record({})", record.request_sid),
-            Message::Close(_) => f.write_str("Close"),
-        }
+#[derive(Debug)]
+struct Queue {
+    waiting: Mutex<Waiting>,
+    /// Wakes the writer: a first record, a full batch, or a close request.
+    wake: Notify,
+    batch_size: usize,
+}
+
+#[derive(Debug, Default)]
+struct Waiting {
+    records: Vec<AddOnRequestRecord>,
+    /// A close request, answered once everything queued before it is stored.
+    closing: Option<oneshot::Sender<()>>,
+    /// The writer has stopped: records arriving now cannot be stored.
+    closed: bool,
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, Waiting> {
+        // A panic while holding the lock leaves only a vector push or swap half-done, which
+        // cannot happen part-way: the records are still valid.
+        self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -67,32 +83,44 @@ impl Recorder {
             ),
         };
         let queued = counters.queued.clone();
-        let (sender, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(write_loop(
-            store,
-            receiver,
-            batch_size.max(1),
-            flush_interval,
-            counters,
-        ));
-        Recorder { sender, queued }
+        let queue = Arc::new(Queue {
+            waiting: Mutex::new(Waiting::default()),
+            wake: Notify::new(),
+            batch_size: batch_size.max(1),
+        });
+        tokio::spawn(write_loop(store, Arc::clone(&queue), flush_interval, counters));
+        Recorder { queue, queued }
     }
 
     /// Queues a record.
     pub fn record(&self, record: AddOnRequestRecord) {
+        let mut waiting = self.queue.lock();
+        if waiting.closed {
+            drop(waiting);
+            tracing::error!(request_sid = %record.request_sid, "an Add-on request record arrived after the recorder closed");
+            return;
+        }
         self.queued.inc();
-        if self.sender.send(Message::Record(Box::new(record))).is_err() {
-            self.queued.dec();
-            tracing::error!("an Add-on request record arrived after the recorder closed");
+        waiting.records.push(record);
+        let queued = waiting.records.len();
+        drop(waiting);
+        if queued == 1 || queued == self.queue.batch_size {
+            self.queue.wake.notify_one();
         }
     }
 
     /// Stores everything queued so far and stops the writer.
     pub async fn close(&self) {
         let (done, finished) = oneshot::channel();
-        if self.sender.send(Message::Close(done)).is_ok() {
-            let _ = finished.await;
+        {
+            let mut waiting = self.queue.lock();
+            if waiting.closed {
+                return;
+            }
+            waiting.closing = Some(done);
         }
+        self.queue.wake.notify_one();
+        let _ = finished.await;
     }
 
     /// Waits until everything queued so far is stored, without stopping (for tests and
@@ -115,60 +143,63 @@ fn register<T: prometheus::core::Collector + Clone + 'static>(
     metric
 }
 
-async fn write_loop(
-    store: Store,
-    mut receiver: mpsc::UnboundedReceiver<Message>,
-    batch_size: usize,
-    flush_interval: Duration,
-    counters: Counters,
-) {
-    let mut batch: Vec<AddOnRequestRecord> = Vec::with_capacity(batch_size);
-    let mut arrived: Vec<Message> = Vec::with_capacity(batch_size);
-    let mut closing: Option<oneshot::Sender<()>> = None;
-    while closing.is_none() {
-        // Everything already queued is taken at once: one wake-up and one timer per batch,
-        // not per record.
-        if receiver.recv_many(&mut arrived, batch_size).await == 0 {
-            break;
+async fn write_loop(store: Store, queue: Arc<Queue>, flush_interval: Duration, counters: Counters) {
+    let mut batch: Vec<AddOnRequestRecord> = Vec::new();
+    loop {
+        // Wait for a first record (or a close request)...
+        loop {
+            {
+                let waiting = queue.lock();
+                if !waiting.records.is_empty() || waiting.closing.is_some() {
+                    break;
+                }
+            }
+            queue.wake.notified().await;
         }
-        take(&mut arrived, &mut batch, &mut closing);
+        // ...then for a full batch, the flush interval, or a close request.
         let deadline = tokio::time::sleep_until(Instant::now() + flush_interval);
         tokio::pin!(deadline);
-        while closing.is_none() && batch.len() < batch_size {
+        loop {
+            {
+                let waiting = queue.lock();
+                if waiting.records.len() >= queue.batch_size || waiting.closing.is_some() {
+                    break;
+                }
+            }
             tokio::select! {
                 biased;
-                received = receiver.recv_many(&mut arrived, batch_size - batch.len()) => {
-                    if received == 0 {
-                        break;
-                    }
-                    take(&mut arrived, &mut batch, &mut closing);
-                }
+                () = queue.wake.notified() => {}
                 () = &mut deadline => break,
             }
         }
-        write(&store, &mut batch, &counters, closing.is_some()).await;
-    }
-    if let Some(done) = closing {
-        let _ = done.send(());
-    }
-}
-
-/// Moves what arrived into the batch; a close request ends the batch once what arrived with
-/// it is in.
-fn take(
-    arrived: &mut Vec<Message>,
-    batch: &mut Vec<AddOnRequestRecord>,
-    closing: &mut Option<oneshot::Sender<()>>,
-) {
-    for message in arrived.drain(..) {
-        match message {
-            Message::Record(record) => batch.push(*record),
-            Message::Close(done) => *closing = Some(done),
+        // Everything queued is taken at once (the spare vector keeps its capacity) and
+        // stored in batches; a close request is answered once what came before it is stored.
+        let closing = {
+            let mut waiting = queue.lock();
+            std::mem::swap(&mut waiting.records, &mut batch);
+            waiting.closing.take()
+        };
+        for records in batch.chunks(queue.batch_size) {
+            write(&store, records, &counters, closing.is_some()).await;
+        }
+        batch.clear();
+        if let Some(done) = closing {
+            // Records queued while the last batches were written are stored too.
+            let late = {
+                let mut waiting = queue.lock();
+                waiting.closed = true;
+                std::mem::take(&mut waiting.records)
+            };
+            for records in late.chunks(queue.batch_size) {
+                write(&store, records, &counters, true).await;
+            }
+            let _ = done.send(());
+            return;
         }
     }
 }
 
-async fn write(store: &Store, batch: &mut Vec<AddOnRequestRecord>, counters: &Counters, closing: bool) {
+async fn write(store: &Store, batch: &[AddOnRequestRecord], counters: &Counters, closing: bool) {
     if batch.is_empty() {
         return;
     }
@@ -179,7 +210,6 @@ async fn write(store: &Store, batch: &mut Vec<AddOnRequestRecord>, counters: &Co
             Ok(()) => {
                 counters.written.inc_by(batch.len() as u64);
                 counters.queued.sub(batch.len() as i64);
-                batch.clear();
                 return;
             }
             Err(error) => {
@@ -188,7 +218,6 @@ async fn write(store: &Store, batch: &mut Vec<AddOnRequestRecord>, counters: &Co
                 if closing && tries >= 5 {
                     tracing::error!(%error, lost = batch.len(), "could not store Add-on request records before shutting down");
                     counters.queued.sub(batch.len() as i64);
-                    batch.clear();
                     return;
                 }
                 tracing::warn!(%error, records = batch.len(), "storing Add-on request records failed; retrying");
@@ -196,5 +225,125 @@ async fn write(store: &Store, batch: &mut Vec<AddOnRequestRecord>, counters: &Co
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use addons_domain::sid::RequestSid;
+    use addons_store::{RecordSource, Vault};
+
+    use super::*;
+
+    async fn store() -> (Store, addons_testkit::TestDatabase) {
+        let database = addons_testkit::sqlite();
+        let store = Store::connect(&database.url, Vault::new(&[7; 32]))
+            .await
+            .expect("the store opens");
+        store.migrate().await.expect("the store migrates");
+        (store, database)
+    }
+
+    fn record(source: &Arc<RecordSource>) -> AddOnRequestRecord {
+        AddOnRequestRecord {
+            request_sid: RequestSid::generate().to_string(),
+            source: Arc::clone(source),
+            integration_point: "lookups".into(),
+            reference_sid: None,
+            status: "successful".into(),
+            error_code: None,
+            message: None,
+            http_status: Some(200),
+            sla_counted: false,
+            billable: true,
+            non_billable_reason: None,
+            unit_price_nanos: 1_000_000,
+            units: 1,
+            attempts: Vec::new(),
+            latency_ms: 3,
+            date_created: chrono::Utc::now(),
+        }
+    }
+
+    fn source() -> Arc<RecordSource> {
+        let sid = |prefix: &str| -> Arc<str> { format!("{prefix}{}", "0".repeat(32)).into() };
+        Arc::new(RecordSource {
+            account_sid: sid("AC"),
+            installed_add_on_sid: sid("XE"),
+            install_sid: sid("XD"),
+            add_on_sid: sid("XB"),
+            version_sid: sid("XC"),
+            publisher_sid: sid("AC"),
+            unique_name: "recorded".into(),
+            pricing_model: "pay-per-use".into(),
+        })
+    }
+
+    /// Waits up to ten seconds for `count` records to be stored.
+    async fn stored(store: &Store, count: i64) -> bool {
+        for _ in 0..1000 {
+            if store.count_add_on_requests().await.expect("a count") == count {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn a_full_batch_is_stored_without_waiting_for_the_flush_interval() {
+        let (store, _database) = store().await;
+        let recorder = Recorder::start(store.clone(), 3, Duration::from_secs(3600), &Registry::new());
+        let source = source();
+        for _ in 0..3 {
+            recorder.record(record(&source));
+        }
+        assert!(stored(&store, 3).await, "the full batch was not stored");
+        // A fourth record starts a batch that waits for the interval (or the close).
+        recorder.record(record(&source));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(store.count_add_on_requests().await.expect("a count"), 3);
+        recorder.close().await;
+        assert_eq!(store.count_add_on_requests().await.expect("a count"), 4);
+    }
+
+    #[tokio::test]
+    async fn a_partial_batch_is_stored_after_the_flush_interval() {
+        let (store, _database) = store().await;
+        let recorder = Recorder::start(store.clone(), 100, Duration::from_millis(20), &Registry::new());
+        let source = source();
+        recorder.record(record(&source));
+        recorder.record(record(&source));
+        assert!(stored(&store, 2).await, "the partial batch was not stored");
+        recorder.record(record(&source));
+        assert!(stored(&store, 3).await, "the next batch was not stored");
+    }
+
+    #[tokio::test]
+    async fn closing_stores_everything_queued_from_other_threads_and_refuses_the_rest() {
+        let (store, _database) = store().await;
+        let recorder = Recorder::start(store.clone(), 7, Duration::from_secs(3600), &Registry::new());
+        let source = source();
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (recorder, source) = (recorder.clone(), Arc::clone(&source));
+                std::thread::spawn(move || {
+                    for _ in 0..250 {
+                        recorder.record(record(&source));
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().expect("a recording thread");
+        }
+        recorder.close().await;
+        assert_eq!(store.count_add_on_requests().await.expect("a count"), 1000);
+        assert_eq!(recorder.queued.get(), 0);
+        recorder.record(record(&source));
+        recorder.close().await;
+        assert_eq!(store.count_add_on_requests().await.expect("a count"), 1000);
     }
 }

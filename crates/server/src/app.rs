@@ -17,7 +17,6 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::serve::ListenerExt;
 use base64::Engine as _;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -29,6 +28,7 @@ use crate::error::{method_not_allowed, route_not_found};
 use crate::metrics::Metrics;
 use crate::routes;
 use crate::service::Services;
+use crate::serving::{self, Serving};
 use crate::state::{AppState, Inner};
 
 /// A built gateway, bound to its port, not yet serving.
@@ -137,8 +137,7 @@ impl Application {
         .map_err(anyhow::Error::msg)?;
         // The numbering-plan metadata takes a moment to load; the first Lookup should not wait.
         addons_domain::phone::warm_up();
-        let listener = TcpListener::bind(config.server.listen)
-            .await
+        let listener = serving::bind(config.server.listen)
             .with_context(|| format!("binding {}", config.server.listen))?;
         let config_limit = config.server.max_in_flight;
         let state = AppState::new(Inner {
@@ -181,33 +180,24 @@ impl Application {
         &self.operator_token
     }
 
-    /// Serves until `shutdown` completes, then lets in-flight requests finish for up to the
-    /// configured grace period.
+    /// Serves on the serving threads ([`serving`]) until `shutdown` completes, then lets
+    /// in-flight requests finish for up to the configured grace period.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let grace = self.state.config.shutdown_grace();
+        let threads = serving::thread_count(self.state.config.server.threads);
         let store = self.state.store.clone();
         let engine = Arc::clone(&self.state.engine);
-        let stopping = Arc::new(tokio::sync::Notify::new());
-        let notify = Arc::clone(&stopping);
-        // No Nagle delay: an answer goes out as soon as it is written.
-        let listener = self.listener.tap_io(|stream| {
-            if let Err(error) = stream.set_nodelay(true) {
-                tracing::debug!(%error, "could not set TCP_NODELAY on a connection");
-            }
-        });
-        let server = axum::serve(listener, router(self.state)).with_graceful_shutdown(async move {
-            shutdown.await;
-            notify.notify_one();
-        });
-        let result = tokio::select! {
-            result = server => result,
-            () = async { stopping.notified().await; tokio::time::sleep(grace).await } => {
-                tracing::warn!(?grace, "in-flight requests did not finish within the grace period");
+        let result = match Serving::start(self.listener, threads, &self.state) {
+            Ok(serving) => {
+                tracing::info!(threads, "serving");
+                shutdown.await;
+                serving.stop(grace).await;
                 Ok(())
             }
+            Err(error) => Err(error),
         };
         // Every Add-on request answered is recorded before the database closes.
         engine.close().await;

@@ -51,6 +51,9 @@ pub struct ServerConfig {
     pub max_in_flight: usize,
     /// Drain time on shutdown, in milliseconds.
     pub shutdown_grace_ms: u64,
+    /// Serving threads (0: one per core).
+    #[serde(default)]
+    pub threads: usize,
 }
 
 /// Storage settings.
@@ -223,6 +226,9 @@ impl Config {
         }
         if !(1..=1_000_000).contains(&self.server.max_in_flight) {
             return fail("server.max_in_flight must be between 1 and 1000000");
+        }
+        if self.server.threads > 1024 {
+            return fail("server.threads must be at most 1024 (0: one per core)");
         }
         if self.server.shutdown_grace_ms > 120_000 {
             return fail("server.shutdown_grace_ms must be at most 120000");

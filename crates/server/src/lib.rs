@@ -12,6 +12,7 @@ pub mod links;
 pub mod metrics;
 pub mod routes;
 pub mod service;
+pub mod serving;
 pub mod state;
 pub mod telemetry;
 
