@@ -1,15 +1,12 @@
-//! A bare reverse proxy on the gateway's own stack: one thread per core, each a single-threaded
-//! tokio runtime with its own `SO_REUSEPORT` socket on the port and its own hyper pooled
-//! client to the publisher, and hyper's HTTP/1 server with `TCP_NODELAY`. Each request is
-//! passed through as it is (path, query and headers) and the answer passed back; nothing else
-//! happens. It is the ceiling of what any service on this stack can do with one upstream call
-//! per request, measured next to nginx so that the gateway's cost can be split into the
+//! A bare reverse proxy on the gateway's own stack: tokio's multi-threaded runtime, hyper's
+//! HTTP/1 server with `TCP_NODELAY`, and hyper's pooled client to the publisher. Each request
+//! is passed through as it is (path, query and headers) and the answer passed back; nothing
+//! else happens. It is the ceiling of what any service on this stack can do with one upstream
+//! call per request, measured next to nginx so that the gateway's cost can be split into the
 //! stack's and its own.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 
-use anyhow::Context;
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
@@ -19,53 +16,18 @@ use hyper::{Request, Response, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use tokio::net::{TcpListener, TcpSocket};
 
 type Upstream = Client<HttpConnector, Incoming>;
 
 /// Serves on 127.0.0.1:`port`, passing every request to 127.0.0.1:`upstream_port`, until the
 /// process is stopped or, with `watch_stdin`, standard input closes.
 pub async fn serve(port: u16, upstream_port: u16, watch_stdin: bool) -> anyhow::Result<()> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    for index in 0..threads {
-        let listener = bind(addr)
-            .and_then(TcpListener::into_std)
-            .with_context(|| format!("binding {addr}"))?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("starting a proxy thread's runtime")?;
-        std::thread::Builder::new()
-            .name(format!("proxy-{index}"))
-            .spawn(move || runtime.block_on(accept(listener, upstream_port)))
-            .context("starting a proxy thread")?;
-    }
-    crate::publisher::until_stdin_closes(std::future::pending(), watch_stdin).await;
-    Ok(())
-}
-
-/// A listening socket sharing its port with the other threads' (`SO_REUSEPORT`).
-fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = TcpSocket::new_v4()?;
-    socket.set_reuseaddr(true)?;
-    socket.set_reuseport(true)?;
-    socket.bind(addr)?;
-    socket.listen(1024)
-}
-
-/// One thread's accept loop, with its own pooled client.
-async fn accept(listener: std::net::TcpListener, upstream_port: u16) {
-    let Ok(listener) = TcpListener::from_std(listener) else {
-        eprintln!("a proxy thread could not take its socket");
-        return;
-    };
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     let client: Upstream = Client::builder(TokioExecutor::new()).build(connector);
     let authority = format!("127.0.0.1:{upstream_port}");
     let service = service_fn(move |request| pass(client.clone(), authority.clone(), request));
-    crate::publisher::accept_loop(listener, service).await;
+    crate::publisher::serve_http1(port, service, watch_stdin).await
 }
 
 async fn pass(

@@ -27,16 +27,12 @@ pub const SLOW_DELAY: Duration = Duration::from_millis(100);
 /// standard input closes (the bench holds it open, so the publisher goes away with the bench
 /// even when the bench is killed outright).
 pub async fn serve(port: u16, watch_stdin: bool) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(("127.0.0.1", port))
-        .await
-        .with_context(|| format!("binding 127.0.0.1:{port}"))?;
-    until_stdin_closes(accept_loop(listener, service_fn(answer)), watch_stdin).await;
-    Ok(())
+    serve_http1(port, service_fn(answer), watch_stdin).await
 }
 
-/// Accepts connections on `listener` and serves HTTP/1 on each with `service` (`TCP_NODELAY`
-/// on every connection), on tasks of the current runtime.
-pub async fn accept_loop<S, B>(listener: TcpListener, service: S)
+/// Serves HTTP/1 with `service` on 127.0.0.1:`port` (`TCP_NODELAY` on every connection) until
+/// the process is stopped or, with `watch_stdin`, standard input closes.
+pub async fn serve_http1<S, B>(port: u16, service: S, watch_stdin: bool) -> anyhow::Result<()>
 where
     S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -45,25 +41,32 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    loop {
-        match listener.accept().await {
-            Ok((stream, _)) => {
-                let _ = stream.set_nodelay(true);
-                let service = service.clone();
-                tokio::spawn(async move {
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-            // Out of file descriptors and the like: the bench sees failed requests,
-            // and a pause keeps this loop from spinning.
-            Err(error) => {
-                eprintln!("accept failed: {error}");
-                tokio::time::sleep(Duration::from_millis(10)).await;
+    let listener = TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("binding 127.0.0.1:{port}"))?;
+    let accept = async {
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    let service = service.clone();
+                    tokio::spawn(async move {
+                        let _ = http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+                // Out of file descriptors and the like: the bench sees failed requests,
+                // and a pause keeps this loop from spinning.
+                Err(error) => {
+                    eprintln!("accept failed: {error}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
             }
         }
-    }
+    };
+    until_stdin_closes(accept, watch_stdin).await;
+    Ok(())
 }
 
 /// Runs `serve` until it ends or, with `watch_stdin`, until standard input closes (the bench

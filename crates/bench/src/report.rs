@@ -674,9 +674,8 @@ const METHOD: &str = "
 - **req/s, p50 / p99**: `wrk` (closed loop: each connection sends its next request when the
   previous one is answered), after a warm-up run; percentiles are wrk's. The publisher is called
   at `GET /fast`; nginx proxies to it (2 workers, upstream `keepalive 64`, HTTP/1.1, access log
-  off); `bench proxy` is a bare reverse proxy on the gateway's own stack (a single-threaded
-  tokio runtime per core, each with its own `SO_REUSEPORT` socket and hyper pooled client,
-  hyper's HTTP/1 server with `TCP_NODELAY`), passing each
+  off); `bench proxy` is a bare reverse proxy on the gateway's own stack (tokio's multi-threaded
+  runtime, hyper's HTTP/1 server with `TCP_NODELAY`, hyper's pooled client), passing each
   request through and doing nothing else: the ceiling for any service on that stack; a Lookup is `GET /v1/PhoneNumbers/+18778894546?AddOns=…` with the developer's Basic
   auth, and each of its Add-ons makes the gateway POST to the publisher.
 - **Failed Add-on results**: a Lookup answers 200 even when an Add-on fails, so the gateway's

@@ -17,6 +17,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
+use axum::serve::ListenerExt;
 use base64::Engine as _;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -180,29 +181,69 @@ impl Application {
         &self.operator_token
     }
 
-    /// Serves on the serving threads ([`serving`]) until `shutdown` completes, then lets
-    /// in-flight requests finish for up to the configured grace period.
+    /// Serves until `shutdown` completes, then lets in-flight requests finish for up to the
+    /// configured grace period: on the main runtime's worker threads, or with
+    /// `server.threads` set, on serving threads of its own ([`serving`]).
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let grace = self.state.config.shutdown_grace();
-        let threads = serving::thread_count(self.state.config.server.threads);
+        let threads = self.state.config.server.threads;
         let store = self.state.store.clone();
         let engine = Arc::clone(&self.state.engine);
-        let result = match Serving::start(self.listener, threads, &self.state) {
-            Ok(serving) => {
-                tracing::info!(threads, "serving");
-                shutdown.await;
-                serving.stop(grace).await;
-                Ok(())
+        let result = if threads == 0 {
+            serve_here(self.listener, self.state, shutdown, grace).await
+        } else {
+            match Serving::start(self.listener, threads, &self.state) {
+                Ok(serving) => {
+                    tracing::info!(threads, "serving on threads of its own");
+                    shutdown.await;
+                    serving.stop(grace).await;
+                    Ok(())
+                }
+                Err(error) => Err(error),
             }
-            Err(error) => Err(error),
         };
         // Every Add-on request answered is recorded before the database closes.
         engine.close().await;
         store.close().await;
         result
+    }
+}
+
+/// Serves on the current runtime until `shutdown`, then lets in-flight requests and the
+/// fan-outs of developers who hung up finish, for at most `grace`.
+async fn serve_here(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let engine = Arc::clone(&state.engine);
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let notify = Arc::clone(&stopping);
+    // No Nagle delay: an answer goes out as soon as it is written.
+    let listener = listener.tap_io(|stream| {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY on a connection");
+        }
+    });
+    let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
+        shutdown.await;
+        notify.notify_one();
+    });
+    let drained = async {
+        let result = server.await;
+        engine.fan_outs_finished().await;
+        result
+    };
+    tokio::select! {
+        result = drained => result,
+        () = async { stopping.notified().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(?grace, "in-flight requests did not finish within the grace period");
+            Ok(())
+        }
     }
 }
 

@@ -51,7 +51,8 @@ pub struct ServerConfig {
     pub max_in_flight: usize,
     /// Drain time on shutdown, in milliseconds.
     pub shutdown_grace_ms: u64,
-    /// Serving threads (0: one per core).
+    /// Serving threads of its own, each a single-threaded runtime (0: the main runtime's
+    /// worker threads serve).
     #[serde(default)]
     pub threads: usize,
 }
@@ -228,7 +229,7 @@ impl Config {
             return fail("server.max_in_flight must be between 1 and 1000000");
         }
         if self.server.threads > 1024 {
-            return fail("server.threads must be at most 1024 (0: one per core)");
+            return fail("server.threads must be at most 1024");
         }
         if self.server.shutdown_grace_ms > 120_000 {
             return fail("server.shutdown_grace_ms must be at most 120000");

@@ -1,6 +1,6 @@
-//! The serving threads: the gateway answers on `server.threads` threads (one per core by
-//! default), each running a single-threaded tokio runtime with a listening socket of its own
-//! on the shared port (`SO_REUSEPORT`: the kernel spreads new connections across the sockets)
+//! Serving threads of its own, when `server.threads` asks for them (by default the gateway
+//! serves on the main runtime's worker threads): that many threads, each running a
+//! single-threaded tokio runtime with a listening socket of its own on the shared port (`SO_REUSEPORT`: the kernel spreads new connections across the sockets)
 //! and publisher connections of its own. A request then runs start to finish on one thread:
 //! its handler, its fan-out and its publisher connection never wake each other across threads,
 //! and what it allocates is freed where it was allocated. Background work (the recorder's
@@ -35,14 +35,6 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.set_reuseport(true)?;
     socket.bind(addr)?;
     socket.listen(BACKLOG)
-}
-
-/// How many serving threads `configured` asks for (0: one per core).
-pub fn thread_count(configured: usize) -> usize {
-    if configured > 0 {
-        return configured;
-    }
-    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 /// The running threads.
