@@ -1161,7 +1161,28 @@ mod lifecycle {
         }
     }
 
+    /// A port another gateway listens on is reported as taken, unless both were told to
+    /// share it with `server.threads`.
+    async fn a_taken_port_is_reported(database: TestDatabase) {
+        let app = TestApp::spawn(database).await;
+        let taken = app
+            .address
+            .trim_start_matches("http://")
+            .parse()
+            .expect("an address");
+        let second = addons_testkit::sqlite();
+        let data_dir = tempfile::tempdir().expect("a data directory");
+        let mut config = crate::support::test_config(&second, data_dir.path());
+        config.server.listen = taken;
+        let error = addons_server::Application::build(config)
+            .await
+            .expect_err("the port is taken");
+        assert!(format!("{error:#}").contains("binding"), "{error:#}");
+        app.stop().await;
+    }
+
     addons_testkit::on_both_backends!(
+        a_taken_port_is_reported,
         records_are_flushed_on_graceful_shutdown,
         other_instances_see_catalog_changes,
         abandoned_lookups_are_still_recorded,

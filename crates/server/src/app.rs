@@ -17,7 +17,6 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::serve::ListenerExt;
 use base64::Engine as _;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -138,7 +137,7 @@ impl Application {
         .map_err(anyhow::Error::msg)?;
         // The numbering-plan metadata takes a moment to load; the first Lookup should not wait.
         addons_domain::phone::warm_up();
-        let listener = serving::bind(config.server.listen)
+        let listener = serving::bind(config.server.listen, config.server.threads > 0)
             .with_context(|| format!("binding {}", config.server.listen))?;
         let config_limit = config.server.max_in_flight;
         let state = AppState::new(Inner {
@@ -223,13 +222,7 @@ async fn serve_here(
     let engine = Arc::clone(&state.engine);
     let stopping = Arc::new(tokio::sync::Notify::new());
     let notify = Arc::clone(&stopping);
-    // No Nagle delay: an answer goes out as soon as it is written.
-    let listener = listener.tap_io(|stream| {
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY on a connection");
-        }
-    });
-    let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
+    let server = serving::serve_until(listener, state, async move {
         shutdown.await;
         notify.notify_one();
     });

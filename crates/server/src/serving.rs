@@ -1,7 +1,8 @@
 //! Serving threads of its own, when `server.threads` asks for them (by default the gateway
 //! serves on the main runtime's worker threads): that many threads, each running a
-//! single-threaded tokio runtime with a listening socket of its own on the shared port (`SO_REUSEPORT`: the kernel spreads new connections across the sockets)
-//! and publisher connections of its own. A request then runs start to finish on one thread:
+//! single-threaded tokio runtime with a listening socket of its own on the shared port
+//! (`SO_REUSEPORT`: the kernel spreads new connections across the sockets) and publisher
+//! connections of its own. A request then runs start to finish on one thread:
 //! its handler, its fan-out and its publisher connection never wake each other across threads,
 //! and what it allocates is freed where it was allocated. Background work (the recorder's
 //! writer, catalog reloads, database connections' housekeeping) stays on the main runtime.
@@ -12,6 +13,7 @@
 //! that no runtime goes away while another thread may still use a database connection
 //! opened on it. Past the grace period, the threads drop what is left.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -24,17 +26,39 @@ use crate::state::AppState;
 /// Pending connections each socket holds (as `TcpListener::bind`).
 const BACKLOG: u32 = 1024;
 
-/// Binds a listening socket that other sockets may share the port with.
-pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+/// Binds a listening socket; with `share_port`, one that the other serving threads' sockets
+/// may share its port with (and so may another process of the same user started with
+/// `server.threads` on the same port: the port is not reported as taken then).
+pub fn bind(addr: SocketAddr, share_port: bool) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
         TcpSocket::new_v6()?
     };
     socket.set_reuseaddr(true)?;
-    socket.set_reuseport(true)?;
+    if share_port {
+        socket.set_reuseport(true)?;
+    }
     socket.bind(addr)?;
     socket.listen(BACKLOG)
+}
+
+/// Serves the gateway's router on `listener` (`TCP_NODELAY` on every connection) until
+/// `drain` completes and the connections open then are done.
+pub async fn serve_until(
+    listener: TcpListener,
+    state: AppState,
+    drain: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    // No Nagle delay: an answer goes out as soon as it is written.
+    let listener = listener.tap_io(|stream| {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY on a connection");
+        }
+    });
+    axum::serve(listener, crate::app::router(state))
+        .with_graceful_shutdown(drain)
+        .await
 }
 
 /// The running threads.
@@ -60,7 +84,7 @@ impl Serving {
         let addr = listener.local_addr()?;
         let mut listeners = vec![listener.into_std()?];
         for _ in 1..count {
-            listeners.push(bind(addr)?.into_std()?);
+            listeners.push(bind(addr, true)?.into_std()?);
         }
         let (stop, stopping) = watch::channel(Stop::Running);
         let everyone = Arc::new(Barrier::new(count));
@@ -108,26 +132,14 @@ async fn serve(
     let mut abandon = stopping.clone();
     let engine = Arc::clone(&state.engine);
     let work = async move {
-        let listener = match TcpListener::from_std(listener) {
-            Ok(listener) => listener,
-            Err(error) => {
-                tracing::error!(%error, "a serving thread could not take its socket");
-                return;
-            }
-        };
-        // No Nagle delay: an answer goes out as soon as it is written.
-        let listener = listener.tap_io(|stream| {
-            if let Err(error) = stream.set_nodelay(true) {
-                tracing::debug!(%error, "could not set TCP_NODELAY on a connection");
-            }
-        });
         let drain = async move {
             let _ = stopping.wait_for(|stop| *stop >= Stop::Drain).await;
         };
-        if let Err(error) = axum::serve(listener, crate::app::router(state))
-            .with_graceful_shutdown(drain)
-            .await
-        {
+        let served = match TcpListener::from_std(listener) {
+            Ok(listener) => serve_until(listener, state, drain).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = served {
             tracing::error!(%error, "a serving thread stopped serving");
         }
         engine.fan_outs_finished().await;
