@@ -277,7 +277,7 @@ impl Engine {
     }
 
     /// Waits until no fan-out is running: every Add-on request sent so far has its record
-    /// queued. (Serving threads wait for this before their runtimes go away.)
+    /// queued. (The server waits for this when it stops, before the recorder is closed.)
     pub async fn fan_outs_finished(&self) {
         loop {
             let finished = self.fan_outs.finished.notified();
