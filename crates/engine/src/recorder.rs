@@ -45,6 +45,13 @@ struct Waiting {
     closed: bool,
 }
 
+impl Waiting {
+    /// Whether the writer has something to do: at least `records` records, or a close request.
+    fn holds(&self, records: usize) -> bool {
+        self.records.len() >= records || self.closing.is_some()
+    }
+}
+
 impl Queue {
     fn lock(&self) -> MutexGuard<'_, Waiting> {
         // A panic while holding the lock leaves only a vector push or swap half-done, which
@@ -147,25 +154,13 @@ async fn write_loop(store: Store, queue: Arc<Queue>, flush_interval: Duration, c
     let mut batch: Vec<AddOnRequestRecord> = Vec::new();
     loop {
         // Wait for a first record (or a close request)...
-        loop {
-            {
-                let waiting = queue.lock();
-                if !waiting.records.is_empty() || waiting.closing.is_some() {
-                    break;
-                }
-            }
+        while !queue.lock().holds(1) {
             queue.wake.notified().await;
         }
         // ...then for a full batch, the flush interval, or a close request.
         let deadline = tokio::time::sleep_until(Instant::now() + flush_interval);
         tokio::pin!(deadline);
-        loop {
-            {
-                let waiting = queue.lock();
-                if waiting.records.len() >= queue.batch_size || waiting.closing.is_some() {
-                    break;
-                }
-            }
+        while !queue.lock().holds(queue.batch_size) {
             tokio::select! {
                 biased;
                 () = queue.wake.notified() => {}
@@ -173,26 +168,20 @@ async fn write_loop(store: Store, queue: Arc<Queue>, flush_interval: Duration, c
             }
         }
         // Everything queued is taken at once (the spare vector keeps its capacity) and
-        // stored in batches; a close request is answered once what came before it is stored.
+        // stored in batches. A close request is answered once what came before it is stored;
+        // records arriving after it are refused.
         let closing = {
             let mut waiting = queue.lock();
             std::mem::swap(&mut waiting.records, &mut batch);
-            waiting.closing.take()
+            let closing = waiting.closing.take();
+            waiting.closed = closing.is_some();
+            closing
         };
         for records in batch.chunks(queue.batch_size) {
             write(&store, records, &counters, closing.is_some()).await;
         }
         batch.clear();
         if let Some(done) = closing {
-            // Records queued while the last batches were written are stored too.
-            let late = {
-                let mut waiting = queue.lock();
-                waiting.closed = true;
-                std::mem::take(&mut waiting.records)
-            };
-            for records in late.chunks(queue.batch_size) {
-                write(&store, records, &counters, true).await;
-            }
             let _ = done.send(());
             return;
         }
