@@ -36,6 +36,7 @@
 //! (`bench/results/instructions.md`).
 #![forbid(unsafe_code)]
 
+mod cpu;
 mod gateway;
 mod http;
 mod instructions;

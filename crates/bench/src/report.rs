@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Serialize;
 
+use crate::cpu::CpuPerRequest;
 use crate::load::{Latencies, RateResult};
 use crate::pg::DatabaseWork;
 use crate::wrk::WrkResult;
@@ -314,6 +315,43 @@ fn with_verdict(text: String, check: Option<&TargetCheck>) -> String {
     }
 }
 
+/// `machine = server + publisher + PostgreSQL + other (stolen …)`, in µs, `-` for what was not
+/// watched.
+fn cpu_split(cpu: Option<&CpuPerRequest>) -> String {
+    let Some(cpu) = cpu else {
+        return "n/a".to_owned();
+    };
+    let part = |us: Option<f64>| us.map_or_else(|| "-".to_owned(), |us| format!("{us:.1}"));
+    format!(
+        "{:.1} = {} + {:.1} + {} + {:.1} (stolen {:.1})",
+        cpu.machine_us,
+        part(cpu.server_us),
+        cpu.publisher_us,
+        part(cpu.postgres_us),
+        cpu.other_us,
+        cpu.stolen_us
+    )
+}
+
+/// The server's own CPU time per request, its database's included.
+fn server_cost(cpu: &CpuPerRequest) -> f64 {
+    cpu.server_us.unwrap_or(0.0) + cpu.postgres_us.unwrap_or(0.0)
+}
+
+/// `cost(measured) / cost(baseline)`, to two places.
+fn cpu_ratio(
+    measured: Option<&CpuPerRequest>,
+    baseline: Option<&CpuPerRequest>,
+    cost: impl Fn(&CpuPerRequest) -> f64,
+) -> String {
+    match (measured, baseline) {
+        (Some(measured), Some(baseline)) if cost(baseline) > 0.0 => {
+            format!("{:.2}", cost(measured) / cost(baseline))
+        }
+        _ => "n/a".to_owned(),
+    }
+}
+
 fn failures(wrk: &GatewayWrk) -> String {
     let total: u64 = wrk.add_on_failures.values().sum();
     total.to_string()
@@ -421,6 +459,63 @@ impl Report {
             (
                 "Lookup+1 / hyper proxy, req/s".into(),
                 Box::new(|v: &VariantReport| format!("{:.2}", v.lookup_1_over_stack_proxy)),
+                String::new(),
+            ),
+            (
+                "CPU µs/request: machine = server + publisher + pg + other".into(),
+                Box::new(|_: &VariantReport| String::new()),
+                String::new(),
+            ),
+            (
+                "  publisher direct".into(),
+                Box::new(|v: &VariantReport| cpu_split(v.publisher.cpu.as_ref())),
+                String::new(),
+            ),
+            (
+                "  nginx proxy_pass".into(),
+                Box::new(|v: &VariantReport| cpu_split(v.nginx.cpu.as_ref())),
+                String::new(),
+            ),
+            (
+                "  hyper proxy (same stack)".into(),
+                Box::new(|v: &VariantReport| cpu_split(v.stack_proxy.cpu.as_ref())),
+                String::new(),
+            ),
+            (
+                "  gateway Lookup+1".into(),
+                Box::new(|v: &VariantReport| cpu_split(v.lookup_1.wrk.cpu.as_ref())),
+                String::new(),
+            ),
+            (
+                "  gateway Lookup+5".into(),
+                Box::new(|v: &VariantReport| cpu_split(v.lookup_5.wrk.cpu.as_ref())),
+                String::new(),
+            ),
+            (
+                "Lookup+1 / nginx, server CPU/request".into(),
+                Box::new(|v: &VariantReport| {
+                    cpu_ratio(v.lookup_1.wrk.cpu.as_ref(), v.nginx.cpu.as_ref(), server_cost)
+                }),
+                String::new(),
+            ),
+            (
+                "Lookup+1 / hyper proxy, server CPU/request".into(),
+                Box::new(|v: &VariantReport| {
+                    cpu_ratio(
+                        v.lookup_1.wrk.cpu.as_ref(),
+                        v.stack_proxy.cpu.as_ref(),
+                        server_cost,
+                    )
+                }),
+                String::new(),
+            ),
+            (
+                "Lookup+1 / nginx, machine CPU/request".into(),
+                Box::new(|v: &VariantReport| {
+                    cpu_ratio(v.lookup_1.wrk.cpu.as_ref(), v.nginx.cpu.as_ref(), |cpu| {
+                        cpu.machine_us
+                    })
+                }),
                 String::new(),
             ),
             (
@@ -678,6 +773,15 @@ const METHOD: &str = "
   runtime, hyper's HTTP/1 server with `TCP_NODELAY`, hyper's pooled client), passing each
   request through and doing nothing else: the ceiling for any service on that stack; a Lookup is `GET /v1/PhoneNumbers/+18778894546?AddOns=…` with the developer's Basic
   auth, and each of its Add-ons makes the gateway POST to the publisher.
+- **CPU µs/request**: read from /proc just before and just after each measured wrk run,
+  divided by the requests wrk completed: the busy time of all cores (`/proc/stat`: user,
+  system, interrupts, soft interrupts; not steal, which is shown apart), and `utime + stime`
+  (`/proc/<pid>/stat`) of the server measured with its children (nginx's workers), of the
+  publisher, and of every `postgres` process (PostgreSQL variant, gateway runs); *other* is the
+  rest of the busy time, mostly wrk. Without `CONFIG_IRQ_TIME_ACCOUNTING`, the soft interrupts
+  that do the loopback TCP work count as system time of the process they interrupted, usually
+  the sender. On 2 shared cores, req/s moves with everything that runs; these move much less.
+  The gateway's server CPU in the ratios counts PostgreSQL's with it.
 - **Failed Add-on results**: a Lookup answers 200 even when an Add-on fails, so the gateway's
   `addon_requests_total` is read before and after each wrk run; every outcome but `success` is
   counted.

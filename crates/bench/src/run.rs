@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 
+use crate::cpu::Watched;
 use crate::gateway::{self, Gateway};
 use crate::load::{self, Checker, RateResult, Target};
 use crate::nginx;
@@ -107,8 +108,24 @@ struct Shared<'a> {
     publisher_port: u16,
     nginx_port: u16,
     stack_proxy_port: u16,
+    /// The process ids of the publisher, nginx and the hyper proxy.
+    publisher_pid: u32,
+    nginx_pid: u32,
+    stack_proxy_pid: u32,
     postgres: Option<pg::Server>,
     databases: Databases,
+}
+
+impl Shared<'_> {
+    /// The processes whose CPU time a wrk run against `server` (none: the publisher itself)
+    /// reports.
+    fn watching(&self, server: Option<u32>, postgres: bool) -> Watched {
+        Watched {
+            server,
+            publisher: self.publisher_pid,
+            postgres,
+        }
+    }
 }
 
 fn progress(variant: &str, message: &str) {
@@ -234,6 +251,9 @@ pub async fn run(options: &RunOptions, databases: Databases) -> anyhow::Result<(
         publisher_port,
         nginx_port,
         stack_proxy_port,
+        publisher_pid: publisher.pid(),
+        nginx_pid: nginx.pid(),
+        stack_proxy_pid: stack_proxy.pid(),
         postgres,
         databases,
     };
@@ -322,14 +342,18 @@ async fn run_variant(context: &Shared<'_>, variant: Variant) -> anyhow::Result<V
     progress(label, "wrk: publisher called directly");
     let direct = context
         .wrk
-        .measure(&publisher_url, None)
+        .measure(&publisher_url, None, &context.watching(None, false))
         .await
         .context("wrk against the publisher")?;
     progress(label, &format!("  {:.0} req/s", direct.requests_per_sec));
     progress(label, "wrk: nginx proxy_pass to the publisher");
     let proxied = context
         .wrk
-        .measure(&fast_url(context.nginx_port), None)
+        .measure(
+            &fast_url(context.nginx_port),
+            None,
+            &context.watching(Some(context.nginx_pid), false),
+        )
         .await
         .context("wrk against nginx")?;
     progress(label, &format!("  {:.0} req/s", proxied.requests_per_sec));
@@ -339,12 +363,17 @@ async fn run_variant(context: &Shared<'_>, variant: Variant) -> anyhow::Result<V
     );
     let stack_proxy = context
         .wrk
-        .measure(&fast_url(context.stack_proxy_port), None)
+        .measure(
+            &fast_url(context.stack_proxy_port),
+            None,
+            &context.watching(Some(context.stack_proxy_pid), false),
+        )
         .await
         .context("wrk against the hyper proxy")?;
     progress(label, &format!("  {:.0} req/s", stack_proxy.requests_per_sec));
-    let lookup_1 = measure_lookup(context, &mut gateway, 1, label).await?;
-    let lookup_5 = measure_lookup(context, &mut gateway, gateway::FAST_ADD_ONS, label).await?;
+    let on_postgres = database.is_some();
+    let lookup_1 = measure_lookup(context, &mut gateway, 1, label, on_postgres).await?;
+    let lookup_5 = measure_lookup(context, &mut gateway, gateway::FAST_ADD_ONS, label, on_postgres).await?;
 
     let rate = (lookup_1.wrk.requests_per_sec * options.load_fraction).max(1.0);
     let fast_1 = gateway::fast_names(1);
@@ -532,6 +561,7 @@ async fn measure_lookup(
     gateway: &mut Gateway,
     count: usize,
     variant: &str,
+    on_postgres: bool,
 ) -> anyhow::Result<GatewayWrk> {
     let names = gateway::fast_names(count);
     let label = format!("Lookup+{count}");
@@ -542,6 +572,7 @@ async fn measure_lookup(
         .measure(
             &gateway.lookup_url(&names),
             Some(gateway.developer_authorization()),
+            &context.watching(Some(gateway.pid()), on_postgres),
         )
         .await
         .with_context(|| format!("wrk against the gateway's {label}"))?;

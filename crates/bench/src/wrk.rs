@@ -8,6 +8,8 @@ use std::process::Stdio;
 use anyhow::{Context, bail};
 use serde::Serialize;
 
+use crate::cpu::{CpuPerRequest, Watched};
+
 /// The Lua script: one `BENCH_RESULT key=value …` line at the end of the run.
 const DONE_SCRIPT: &str = r#"-- Written by the bench: prints wrk's results on one line it parses.
 done = function(summary, latency, requests)
@@ -57,6 +59,8 @@ pub struct WrkResult {
     pub max_ms: f64,
     /// Mean latency (ms).
     pub mean_ms: f64,
+    /// CPU time per request during the measurement, where /proc could be read.
+    pub cpu: Option<CpuPerRequest>,
 }
 
 impl Wrk {
@@ -79,14 +83,25 @@ impl Wrk {
         })
     }
 
-    /// Warms up, then measures `url` (GET, with the `Authorization` header when given).
-    pub async fn measure(&self, url: &str, authorization: Option<&str>) -> anyhow::Result<WrkResult> {
+    /// Warms up, then measures `url` (GET, with the `Authorization` header when given), with
+    /// the CPU time the `watched` processes spend meanwhile.
+    pub async fn measure(
+        &self,
+        url: &str,
+        authorization: Option<&str>,
+        watched: &Watched,
+    ) -> anyhow::Result<WrkResult> {
         if self.warmup_secs > 0 {
             self.run(url, authorization, self.warmup_secs)
                 .await
                 .context("warm-up")?;
         }
-        self.run(url, authorization, self.duration_secs).await
+        let before = watched.snapshot();
+        let mut result = self.run(url, authorization, self.duration_secs).await?;
+        result.cpu = before
+            .zip(watched.snapshot())
+            .map(|(before, after)| before.per_request(&after, result.requests));
+        Ok(result)
     }
 
     async fn run(&self, url: &str, authorization: Option<&str>, seconds: u64) -> anyhow::Result<WrkResult> {
@@ -150,6 +165,7 @@ pub fn parse(stdout: &str) -> anyhow::Result<WrkResult> {
         p99_ms: value("p99_us")? / 1000.0,
         max_ms: value("max_us")? / 1000.0,
         mean_ms: value("mean_us")? / 1000.0,
+        cpu: None,
     })
 }
 
