@@ -270,8 +270,9 @@ mod tests {
             postgres: false,
         };
         let before = watched.snapshot().expect("/proc is readable");
-        // Spins until a clock tick lands on this process (well under a second, unless the
-        // process's time is not counted at all).
+        // Spins until a clock tick lands on this process and on the machine's busy time
+        // (well under a second, unless either is not counted at all). The two are read from
+        // different files and can grow a tick apart, so the loop waits for both.
         let started = std::time::Instant::now();
         let mut x = 0u64;
         let after = loop {
@@ -279,7 +280,8 @@ mod tests {
                 x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
             }
             let now = watched.snapshot().expect("/proc is readable");
-            if now.server > before.server || started.elapsed() > std::time::Duration::from_secs(10) {
+            let both_grew = now.server > before.server && now.busy > before.busy;
+            if both_grew || started.elapsed() > std::time::Duration::from_secs(10) {
                 break now;
             }
         };
